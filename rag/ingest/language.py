@@ -1,0 +1,44 @@
+"""Language identification with lingua, limited to a broad but bounded set of news languages.
+
+Two detectors, each built once and loading its models lazily:
+- text of 120+ characters uses lingua's low-accuracy (trigram) mode: on paragraphs it gave the same
+  answers as the full mode in our checks, for ~50 MB of models instead of ~600 MB and no multi-second
+  first call, so per-chunk detection stays cheap;
+- shorter text (titles, questions) uses the full mode, which is much better there, and answers "und"
+  when the top two languages are too close to call.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from lingua import IsoCode639_1, LanguageDetector, LanguageDetectorBuilder
+
+SUPPORTED_LANGUAGES: tuple[str, ...] = (
+    "en", "fr", "de", "ar", "es", "it", "pt", "nl", "ru", "uk", "fa", "tr", "zh", "ja", "ko", "hi",
+    "ur", "he", "el", "ro", "pl", "cs", "sv", "da", "fi", "hu", "vi", "th", "id", "ms", "bn",
+)
+UNDETERMINED = "und"
+_SHORT_TEXT = 120  # lingua documents its low-accuracy mode as unreliable below this many characters
+_MAX_CHARS = 3000  # the language is settled long before; bounds the cost of whole-document calls
+_MIN_LETTERS = 3  # "ok", "2023", "?!" carry no language
+_SHORT_TEXT_MIN_DISTANCE = 0.05  # below this lingua's top two guesses on short text are a coin toss
+
+
+@lru_cache(maxsize=2)
+def _detector(short_text: bool) -> LanguageDetector:
+    builder = LanguageDetectorBuilder.from_iso_codes_639_1(
+        *(getattr(IsoCode639_1, code.upper()) for code in SUPPORTED_LANGUAGES)
+    )
+    if short_text:
+        return builder.with_minimum_relative_distance(_SHORT_TEXT_MIN_DISTANCE).build()
+    return builder.with_low_accuracy_mode().build()
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of the text's language, or "und" when it is too short or unclear."""
+    sample = text.strip()[:_MAX_CHARS]
+    if sum(char.isalpha() for char in sample) < _MIN_LETTERS:
+        return UNDETERMINED
+    language = _detector(len(sample) < _SHORT_TEXT).detect_language_of(sample)
+    return language.iso_code_639_1.name.lower() if language else UNDETERMINED

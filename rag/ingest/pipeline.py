@@ -1,0 +1,247 @@
+"""Incremental, idempotent, crash-safe ingestion of a folder of articles.
+
+Files are keyed by absolute path and versioned by a hash of their bytes, their sidecar metadata and the
+chunking settings: unchanged files are skipped, changed ones replaced, vanished ones pruned on request.
+Chunks of several documents are embedded together (embedders are much faster on batches) and each
+document is then committed on its own, so an interruption loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from rag.documents import Chunk, Document
+from rag.embeddings import Embedder
+from rag.ingest.chunking import chunk_document
+from rag.ingest.clean import clean_text, find_date, guess_title
+from rag.ingest.language import detect_language
+from rag.ingest.loaders import LoadError, load_file, read_sidecar
+from rag.store import VectorStore
+
+PIPELINE_VERSION = "1"  # bump when cleaning or chunking changes so every document is rebuilt
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file, with the reason a user needs when it was not ingested."""
+
+    path: str
+    status: str  # added | updated | unchanged | failed | skipped | removed
+    reason: str = ""
+    chunks: int = 0
+    language: str = ""
+    warning: str = ""
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    removed_uncommitted: int = 0
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def chunks_written(self) -> int:
+        return sum(o.chunks for o in self.outcomes if o.status in ("added", "updated"))
+
+
+@dataclass
+class _Prepared:
+    doc: Document
+    chunks: list[Chunk]
+    outcome: FileOutcome
+
+
+def doc_id_for(path: Path) -> str:
+    """Readable and stable: the file stem plus a hash of the absolute path."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-.")[:40] or "doc"
+    return f"{stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+
+
+def discover(paths: Iterable[Path], extensions: Iterable[str]) -> tuple[list[Path], list[FileOutcome]]:
+    """Files to ingest below `paths`, plus outcomes for what was passed over and why."""
+    exts = {e.lower() for e in extensions}
+    found: list[Path] = []
+    passed: list[FileOutcome] = []
+    for root in paths:
+        root = Path(root).expanduser()
+        if not root.exists():
+            passed.append(FileOutcome(str(root), "failed", "no such file or folder"))
+        elif root.is_file():
+            _consider(root.absolute(), root.absolute().parent, exts, found, passed, explicit=True)
+        else:
+            base = root.resolve()
+            for path in sorted(_walk(root)):
+                _consider(path.absolute(), base, exts, found, passed, explicit=False)
+    unique = list(dict.fromkeys(found))
+    return unique, passed
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for path in root.rglob("*"):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # hidden files and folders (.git, editor swap files)
+        if path.is_file() or path.is_symlink() or path.suffix:
+            yield path  # a folder named like a file is reported rather than silently passed over
+
+
+def _consider(path: Path, base: Path, exts: set[str], found: list, passed: list, explicit: bool) -> None:
+    if path.is_dir() and not path.is_symlink():
+        if path.suffix.lower() in exts:
+            passed.append(FileOutcome(str(path), "skipped", "is a directory named like a file (its files are ingested)"))
+        return
+    if path.suffix.lower() not in exts:
+        if explicit or not path.name.endswith(".meta.yaml"):
+            passed.append(FileOutcome(str(path), "skipped", f"unsupported type '{path.suffix or 'no extension'}'"))
+        return
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(base):
+            passed.append(FileOutcome(str(path), "skipped", "symlink points outside the folder"))
+            return
+    found.append(path)
+
+
+def _version_hash(path: Path, raw: bytes, settings) -> str:
+    sidecar = path.with_name(path.stem + ".meta.yaml")
+    digest = hashlib.sha256(raw)
+    digest.update(sidecar.read_bytes() if sidecar.is_file() else b"")
+    digest.update(f"|{PIPELINE_VERSION}|{settings.chunk.max_tokens}|{settings.chunk.overlap_sentences}".encode())
+    return digest.hexdigest()
+
+
+def prepare_document(path: Path, content_hash: str, settings) -> tuple[Document, list[Chunk]]:
+    """Load, clean, describe and chunk one file (LoadError explains a file that cannot be used)."""
+    loaded = load_file(path, max_bytes=int(settings.ingest.max_file_mb * 1024 * 1024))
+    meta = loaded.meta
+    text = clean_text(loaded.text)
+    if not text.strip():
+        raise LoadError("no text left after removing boilerplate")
+    language = meta.get("language") or detect_language(text)
+    doc = Document(
+        doc_id=doc_id_for(path),
+        path=str(path),
+        text=text,
+        title=meta.get("title") or loaded.title or guess_title(text),
+        language=language,
+        source=meta.get("source"),
+        date=meta.get("date") or find_date(loaded.text),  # mastheads with the date are cleaned away
+        content_hash=content_hash,
+        extra={k: str(v) for k, v in meta.items() if k not in {"title", "language", "source", "date"}},
+    )
+    chunks = chunk_document(
+        doc,
+        max_tokens=settings.chunk.max_tokens,
+        overlap_sentences=settings.chunk.overlap_sentences,
+        detect_language=detect_language,
+    )
+    if not chunks:
+        raise LoadError("no text left after removing boilerplate")
+    return doc, chunks
+
+
+def _coverage_warning(embedder: Embedder, languages: set[str]) -> str:
+    if embedder.languages is None:
+        return ""
+    outside = sorted(lang for lang in languages if lang != "und" and lang not in embedder.languages)
+    if not outside:
+        return ""
+    return f"language {', '.join(outside)} is not covered by the '{embedder.name}' embedder: retrieval will be poor (e5-small covers ~100 languages)"
+
+
+def ingest(
+    paths: Iterable[Path],
+    settings,
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    prune: bool = False,
+    reindex: bool = False,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Bring the index in line with the files under `paths`; see the module docstring."""
+    paths = [Path(p) for p in paths]
+    report = IngestReport(removed_uncommitted=store.remove_uncommitted())
+    committed = store.documents()
+    by_path = {rec.path: rec for rec in committed.values()}
+    files, passed = discover(paths, settings.ingest.extensions)
+    report.outcomes.extend(passed)
+    pending: list[_Prepared] = []
+    max_bytes = settings.ingest.max_file_mb * 1024 * 1024
+    try:
+        for done, path in enumerate(files):
+            if progress:
+                progress(done, len(files), path.name)
+            outcome = _prepare_one(path, settings, by_path, reindex, max_bytes, embedder, pending)
+            if outcome is not None:
+                report.outcomes.append(outcome)
+            if sum(len(p.chunks) for p in pending) >= settings.embedder.batch_size:
+                _flush(pending, store, embedder, report)
+        _flush(pending, store, embedder, report)
+        if progress:
+            progress(len(files), len(files), "")
+        if prune:
+            report.outcomes.extend(_prune(paths, committed, store))
+    except KeyboardInterrupt:
+        report.interrupted = True
+    return report
+
+
+def _prepare_one(path, settings, by_path, reindex, max_bytes, embedder, pending) -> FileOutcome | None:
+    key = str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(f"too large: {size / 1048576:.1f} MB > {settings.ingest.max_file_mb:g} MB limit")
+        content_hash = _version_hash(path, path.read_bytes(), settings)
+        previous = by_path.get(key)
+        if previous and previous.content_hash == content_hash and not reindex:
+            return FileOutcome(key, "unchanged", chunks=previous.chunks, language=previous.language)
+        doc, chunks = prepare_document(path, content_hash, settings)
+    except LoadError as exc:
+        return FileOutcome(key, "failed", str(exc))
+    except OSError as exc:
+        return FileOutcome(key, "failed", f"cannot read: {exc.strerror or exc}")
+    status = "updated" if key in by_path else "added"
+    languages = {doc.language} | {c.language for c in chunks}
+    outcome = FileOutcome(key, status, chunks=len(chunks), language=doc.language, warning=_coverage_warning(embedder, languages))
+    pending.append(_Prepared(doc, chunks, outcome))
+    return None
+
+
+def _flush(pending: list[_Prepared], store: VectorStore, embedder: Embedder, report: IngestReport) -> None:
+    """Embed the pending documents' chunks in one batch, then commit them one document at a time."""
+    if not pending:
+        return
+    vectors = embedder.embed_passages([c.text for p in pending for c in p.chunks])
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    offset = 0
+    for item in pending:
+        rows = vectors[offset : offset + len(item.chunks)]
+        offset += len(item.chunks)
+        store.write_document(item.doc, item.chunks, np.asarray(rows), now)
+        report.outcomes.append(item.outcome)
+    pending.clear()
+
+
+def _prune(roots: list[Path], committed: dict, store: VectorStore) -> list[FileOutcome]:
+    """Remove documents whose file vanished from one of the ingested folders."""
+    folders = [r.absolute() for r in roots if r.is_dir()]
+    removed = []
+    for record in committed.values():
+        path = Path(record.path)
+        if any(path.is_relative_to(folder) for folder in folders) and not path.exists():
+            store.delete_document(record.doc_id)
+            removed.append(FileOutcome(record.path, "removed", "file no longer exists"))
+    return removed

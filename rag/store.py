@@ -1,0 +1,346 @@
+"""Chroma as the store: embedded PersistentClient or a `chroma run` server, chosen by settings.
+
+Two collections per index: `<name>` holds chunk vectors, `<name>-docs` is the registry of committed
+documents (one record per document, carrying its content hash). A document is written in three steps:
+its new chunks (ids carry the content hash, so the committed version is never overwritten in place),
+then its registry record (the commit point), then the removal of chunks of other versions. A crash at
+any point leaves at most uncommitted chunks, which searches ignore and the next ingestion deletes, so
+the index never shows a document half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rag.config import Settings
+from rag.documents import Chunk, Document
+
+
+class StoreError(RuntimeError):
+    """Chroma is unreachable or the collection does not fit the settings; the message says what to do."""
+
+
+@dataclass
+class DocRecord:
+    """A committed document as the registry holds it."""
+
+    doc_id: str
+    path: str
+    content_hash: str
+    title: str
+    language: str
+    source: str | None
+    date: str | None
+    chunks: int
+    ingested_at: str
+    text: str = ""
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk with what a citation needs to point at its exact sentences."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    score: float
+    language: str
+    title: str
+    source: str | None
+    date: str | None
+    start: int
+    end: int
+    sentences: list[tuple[int, int]]  # offsets into the document's cleaned text
+    path: str
+
+    def sentence_texts(self) -> list[str]:
+        """The chunk's sentences, cut from the chunk text by their document offsets."""
+        return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
+
+
+_UNSET = {"source": "", "date": ""}  # Chroma metadata cannot hold None
+_REGISTRY_VECTOR = [1.0]  # the registry is looked up by id only; Chroma still wants a vector
+
+
+def _date_key(date: str | None) -> int:
+    """yyyymmdd as an int so Chroma can filter date ranges with $gte/$lte (0 = unknown)."""
+    digits = (date or "").replace("-", "")[:8]
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
+
+
+def _http_client(settings: Settings):
+    import chromadb
+
+    cfg = settings.chroma
+    headers = {}
+    if cfg.auth_token is not None:
+        token = cfg.auth_token.get_secret_value()
+        headers[cfg.auth_header] = f"Bearer {token}" if cfg.auth_header.lower() == "authorization" else token
+    return chromadb.HttpClient(
+        host=cfg.host,
+        port=cfg.port,
+        ssl=cfg.ssl,
+        headers=headers,
+        tenant=cfg.tenant,
+        database=cfg.database,
+        settings=chromadb.Settings(anonymized_telemetry=False),
+    )
+
+
+def _embedded_client(settings: Settings):
+    import chromadb
+
+    settings.chroma_path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(settings.chroma_path),
+        tenant=settings.chroma.tenant,
+        database=settings.chroma.database,
+        settings=chromadb.Settings(anonymized_telemetry=False),
+    )
+
+
+_CLIENTS: dict[str, Callable[[Settings], Any]] = {"embedded": _embedded_client, "http": _http_client}
+
+
+def make_client(settings: Settings):
+    """Connect to Chroma in the mode the settings imply, turning connection failures into StoreError."""
+    cfg = settings.chroma
+    try:
+        client = _CLIENTS[cfg.mode](settings)
+        client.heartbeat()
+        return client
+    except Exception as exc:
+        where = f"the Chroma server at {cfg.host}:{cfg.port}" if cfg.mode == "http" else f"embedded Chroma in {settings.chroma_path}"
+        hint = (
+            "Is `chroma run --host 127.0.0.1 --port N --path DIR` running, and are RAG_CHROMA__HOST/PORT, tenant, database and token right?"
+            if cfg.mode == "http"
+            else "Check that the data directory (RAG_DATA_DIR) is writable and not used by another Chroma version."
+        )
+        raise StoreError(f"Cannot open {where}: {type(exc).__name__}: {_short(exc)}. {hint}") from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+class VectorStore:
+    """Chunk vectors plus the registry of committed documents, for one embedder."""
+
+    def __init__(self, client, name: str, embedder_name: str, dim: int) -> None:
+        self.client = client
+        self.name = name
+        self.chunks = self._open_chunks(embedder_name, dim)
+        self.registry = client.get_or_create_collection(f"{name}-docs", embedding_function=None)
+        self._max_batch = max(1, int(getattr(client, "get_max_batch_size", lambda: 1000)()))
+
+    def _open_chunks(self, embedder_name: str, dim: int):
+        collection = self.client.get_or_create_collection(
+            self.name,
+            embedding_function=None,
+            metadata={"embedder": embedder_name, "dim": dim},
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        built_with = (collection.metadata or {}).get("embedder")
+        built_dim = (collection.metadata or {}).get("dim")
+        if built_with != embedder_name or built_dim != dim:
+            raise StoreError(
+                f"Collection '{self.name}' was built with embedder '{built_with}' ({built_dim} dims), "
+                f"but the current embedder is '{embedder_name}' ({dim} dims). Either set "
+                f"RAG_EMBEDDER__NAME={built_with}, choose another collection with RAG_CHROMA__COLLECTION, "
+                f"or rebuild this one with `rag ingest --reindex PATHS`."
+            )
+        return collection
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def documents(self, with_text: bool = False) -> dict[str, DocRecord]:
+        """Every committed document, by id."""
+        include = ["metadatas", "documents"] if with_text else ["metadatas"]
+        records = {}
+        for ids, metas, docs in self._pages(self.registry, include):
+            for i, doc_id in enumerate(ids):
+                records[doc_id] = _record(doc_id, metas[i], docs[i] if docs else "")
+        return records
+
+    def document(self, doc_id: str) -> DocRecord | None:
+        got = self.registry.get(ids=[doc_id], include=["metadatas", "documents"])
+        return _record(doc_id, got["metadatas"][0], got["documents"][0]) if got["ids"] else None
+
+    def count(self) -> int:
+        return self.chunks.count()
+
+    def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
+        """Top-k committed chunks by cosine similarity (uncommitted versions are filtered out)."""
+        total = self.chunks.count()
+        if total == 0:
+            return []
+        wanted = min(total, k * 2 + 4)  # headroom for uncommitted chunks dropped below
+        result = self.chunks.query(
+            query_embeddings=[np.asarray(embedding, dtype=np.float32).tolist()],
+            n_results=wanted,
+            where=where or None,
+            include=["metadatas", "documents", "distances"],
+        )
+        ids, metas = result["ids"][0], result["metadatas"][0]
+        committed = self._committed_hashes({m["doc_id"] for m in metas})
+        hits = []
+        for chunk_id, meta, text, distance in zip(ids, metas, result["documents"][0], result["distances"][0]):
+            if committed.get(meta["doc_id"]) == meta["content_hash"]:
+                hits.append(_hit(chunk_id, meta, text, 1.0 - float(distance)))
+        return hits[:k]
+
+    def document_chunks(self, doc_id: str) -> list[Hit]:
+        """All committed chunks of one document in reading order (for summaries and the UI)."""
+        record = self.document(doc_id)
+        if record is None:
+            return []
+        got = self.chunks.get(
+            where={"$and": [{"doc_id": doc_id}, {"content_hash": record.content_hash}]},
+            include=["metadatas", "documents"],
+        )
+        hits = [_hit(i, m, t, 1.0) for i, m, t in zip(got["ids"], got["metadatas"], got["documents"])]
+        return sorted(hits, key=lambda h: h.start)
+
+    def _committed_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        ids = sorted(doc_ids)
+        if not ids:
+            return {}
+        got = self.registry.get(ids=ids, include=["metadatas"])
+        return {i: m["content_hash"] for i, m in zip(got["ids"], got["metadatas"])}
+
+    def _pages(self, collection, include: list[str], where: dict | None = None) -> Iterator[tuple]:
+        offset, page = 0, 5000
+        while True:
+            got = collection.get(include=include, where=where, limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            yield got["ids"], got.get("metadatas") or [], got.get("documents") or []
+            offset += len(got["ids"])
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write_document(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray, ingested_at: str) -> None:
+        """Replace a document by a new version in the crash-safe order described in the module doc."""
+        ids = [c.chunk_id(doc.content_hash) for c in chunks]
+        metas = [_chunk_meta(doc, c) for c in chunks]
+        for start in range(0, len(ids), self._max_batch):
+            stop = start + self._max_batch
+            self.chunks.upsert(
+                ids=ids[start:stop],
+                embeddings=vectors[start:stop].tolist(),
+                documents=[c.text for c in chunks[start:stop]],
+                metadatas=metas[start:stop],
+            )
+        self.registry.upsert(
+            ids=[doc.doc_id],
+            embeddings=[_REGISTRY_VECTOR],
+            documents=[doc.text],
+            metadatas=[_registry_meta(doc, len(chunks), ingested_at)],
+        )
+        self.chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.content_hash}}]})
+
+    def delete_document(self, doc_id: str) -> None:
+        """Uncommit first, then remove the chunks: a crash in between leaves only ignorable chunks."""
+        self.registry.delete(ids=[doc_id])
+        self.chunks.delete(where={"doc_id": doc_id})
+
+    def remove_uncommitted(self) -> int:
+        """Delete chunks no committed document owns (left by an interrupted ingestion)."""
+        committed = {doc_id: rec.content_hash for doc_id, rec in self.documents().items()}
+        stale = []
+        for ids, metas, _ in self._pages(self.chunks, ["metadatas"]):
+            stale += [i for i, m in zip(ids, metas) if committed.get(m.get("doc_id")) != m.get("content_hash")]
+        for start in range(0, len(stale), self._max_batch):
+            self.chunks.delete(ids=stale[start : start + self._max_batch])
+        return len(stale)
+
+
+def _chunk_meta(doc: Document, chunk: Chunk) -> dict[str, Any]:
+    return {
+        "doc_id": doc.doc_id,
+        "content_hash": doc.content_hash,
+        "chunk_index": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+        "sentences": json.dumps(chunk.sentences),
+        "language": chunk.language,
+        "doc_language": doc.language,
+        "title": doc.title,
+        "source": doc.source or _UNSET["source"],
+        "date": doc.date or _UNSET["date"],
+        "date_key": _date_key(doc.date),
+        "path": doc.path,
+        "token_count": chunk.token_count,
+    }
+
+
+def _registry_meta(doc: Document, n_chunks: int, ingested_at: str) -> dict[str, Any]:
+    return {
+        "path": doc.path,
+        "content_hash": doc.content_hash,
+        "title": doc.title,
+        "language": doc.language,
+        "source": doc.source or _UNSET["source"],
+        "date": doc.date or _UNSET["date"],
+        "chunks": n_chunks,
+        "ingested_at": ingested_at,
+    }
+
+
+def _record(doc_id: str, meta: dict[str, Any], text: str | None) -> DocRecord:
+    return DocRecord(
+        doc_id=doc_id,
+        path=meta["path"],
+        content_hash=meta["content_hash"],
+        title=meta["title"],
+        language=meta["language"],
+        source=meta.get("source") or None,
+        date=meta.get("date") or None,
+        chunks=int(meta["chunks"]),
+        ingested_at=meta["ingested_at"],
+        text=text or "",
+    )
+
+
+def _hit(chunk_id: str, meta: dict[str, Any], text: str, score: float) -> Hit:
+    return Hit(
+        chunk_id=chunk_id,
+        doc_id=meta["doc_id"],
+        text=text,
+        score=score,
+        language=meta["language"],
+        title=meta["title"],
+        source=meta.get("source") or None,
+        date=meta.get("date") or None,
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        sentences=[tuple(s) for s in json.loads(meta["sentences"])],
+        path=meta["path"],
+    )
+
+
+def drop_collections(settings: Settings) -> None:
+    """Delete the configured index (chunks and registry), e.g. to rebuild it with another embedder."""
+    client = make_client(settings)
+    for name in (settings.chroma.collection, f"{settings.chroma.collection}-docs"):
+        try:
+            client.delete_collection(name)
+        except Exception:  # already gone
+            pass
+
+
+def open_store(settings: Settings, embedder_name: str, dim: int) -> VectorStore:
+    """Open (creating if needed) the configured collection for this embedder."""
+    client = make_client(settings)
+    try:
+        return VectorStore(client, settings.chroma.collection, embedder_name, dim)
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(f"Cannot open collection '{settings.chroma.collection}': {type(exc).__name__}: {_short(exc)}") from None
