@@ -1,0 +1,172 @@
+"""`answer()`: a question in, a verified answer with numbered citations out, or an honest abstention.
+
+Steps: (condense a follow-up) → retrieve → select evidence sentences → generate with the configured
+LLM, or extract the best sentences when there is none → verify every sentence against its citations →
+abstain in the user's language when nothing relevant or nothing supported remains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rag.cite import Claim, parse_claims, render, renumber, verify_claims
+from rag.context import RagContext
+from rag.evidence import Evidence, VectorCache, select_evidence
+from rag.generate import abstention, answer_messages, condense_messages, is_no_answer
+from rag.ingest.language import detect_language
+from rag.retrieve import Filters
+from rag.store import Hit
+from rag.tokens import count_tokens
+
+TokenFn = Callable[[str], None]
+
+
+@dataclass
+class Answer:
+    """Everything the CLI, the UI and the evals show or measure about one answer."""
+
+    question: str
+    language: str
+    text: str  # verified text with dense [n] markers, or the abstention
+    claims: list[Claim]
+    citations: list[Evidence]  # numbered 1..m as in `text`
+    abstained: bool
+    mode: str  # "extractive" or the LLM backend
+    standalone_question: str = ""
+    evidence: list[Evidence] = field(default_factory=list)  # what the model saw, in prompt numbering
+    retrieved: list[Hit] = field(default_factory=list)
+    raw_text: str = ""  # the model's output before verification
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "language": self.language,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "mode": self.mode,
+            "sentences": [c.__dict__ for c in self.claims],
+            "citations": [e.to_dict() for e in self.citations],
+            "evidence": [e.to_dict() for e in self.evidence],
+            "retrieved": [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "title": h.title, "language": h.language,
+                           "score": h.score} for h in self.retrieved],
+            "raw_model_output": self.raw_text,
+            "timings_ms": self.timings_ms,
+            "tokens": self.tokens,
+        }
+
+
+class Answerer:
+    """Holds the context, the sentence-vector cache and the LLM endpoint between questions."""
+
+    def __init__(self, ctx: RagContext, llm: str | None = None) -> None:
+        from rag.llm.client import make_chat_client
+
+        self.ctx = ctx
+        self.settings = ctx.settings
+        backend = llm or self.settings.llm.backend
+        self.mode = "extractive" if backend == "none" else backend
+        settings = self.settings.model_copy(update={"llm": self.settings.llm.model_copy(update={"backend": backend})})
+        self.chat = make_chat_client(settings)
+        self.cache = VectorCache(ctx.embedder)
+
+    def answer(
+        self,
+        question: str,
+        *,
+        lang: str | None = None,
+        k: int | None = None,
+        filters: Filters | None = None,
+        history: Sequence[tuple[str, str]] = (),
+        on_token: TokenFn | None = None,
+    ) -> Answer:
+        cfg = self.settings.answer
+        clock = _Clock()
+        question = question.strip()
+        language = lang or detect_language(question)
+        language = "en" if language == "und" else language
+        standalone = self._standalone(question, history) if history else question
+        clock.lap("condense")
+
+        query_vector = self.cache.query(standalone)
+        hits = self.ctx.store.query(query_vector, k or cfg.k, where=(filters or Filters()).where())
+        clock.lap("retrieval")
+        evidence = select_evidence(query_vector, hits, self.cache, max_tokens=cfg.evidence_tokens, max_sentences=cfg.max_evidence)
+        clock.lap("evidence")
+        result = Answer(question, language, "", [], [], True, self.mode, standalone, evidence, hits)
+        if not evidence or max(ev.score for ev in evidence) < cfg.relevance_threshold:
+            return self._abstain(result, clock)
+
+        if self.chat is None:
+            claims = self._extract(evidence)
+        else:
+            messages = answer_messages(standalone, evidence, language)
+            result.tokens["prompt"] = sum(count_tokens(m["content"]) for m in messages)
+            result.raw_text = self._generate(messages, on_token, clock)
+            result.tokens["completion"] = count_tokens(result.raw_text)
+            if is_no_answer(result.raw_text):
+                return self._abstain(result, clock)
+            claims = parse_claims(result.raw_text, language)
+        kept = verify_claims(claims, evidence, self.cache, cfg.support_threshold, keep_unsupported=cfg.keep_unsupported)
+        clock.lap("verify")
+        if not any(c.supported for c in kept):
+            return self._abstain(result, clock)
+        result.citations = renumber(kept, evidence)
+        result.claims, result.text, result.abstained = kept, render(kept), False
+        result.timings_ms = clock.laps
+        return result
+
+    def _standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
+        if self.chat is None:  # no model to rewrite it: retrieval sees the previous question too
+            return f"{history[-1][0]} {question}"
+        rewritten = self.chat.complete(condense_messages(history, question), max_tokens=80).strip()
+        return rewritten.splitlines()[0].strip() if rewritten else question
+
+    def _generate(self, messages, on_token: TokenFn | None, clock: "_Clock") -> str:
+        if on_token is None:
+            text = self.chat.complete(messages)
+            clock.lap("generation")
+            return text
+        parts = []
+        for delta in self.chat.stream(messages):
+            if not parts:
+                clock.lap("first_token")
+            parts.append(delta)
+            on_token(delta)
+        clock.lap("generation")
+        return "".join(parts)
+
+    def _extract(self, evidence: list[Evidence]) -> list[Claim]:
+        """No LLM: the best evidence sentences themselves, each citing itself (the floor to beat)."""
+        best = sorted(evidence, key=lambda ev: ev.score, reverse=True)[: self.settings.answer.extractive_sentences]
+        return [Claim(text=ev.text, cited=[ev.n]) for ev in sorted(best, key=lambda ev: ev.n)]
+
+    def _abstain(self, result: Answer, clock: "_Clock") -> Answer:
+        titles = [h.title for h in result.retrieved[:3]]
+        result.text, result.abstained, result.claims, result.citations = abstention(result.language, titles), True, [], []
+        result.timings_ms = clock.laps
+        return result
+
+
+class _Clock:
+    """Milliseconds per step and in total, for the answer's timings and bench/answer.py."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(1000 * (now - self.last), 1)
+        self.laps["total"] = round(1000 * (now - self.started), 1)
+        self.last = now
+
+
+def answer(question: str, ctx: RagContext | None = None, **kwargs) -> Answer:
+    """One-shot convenience: `rag.answer.answer("...")` with the configured defaults."""
+    llm = kwargs.pop("llm", None)
+    return Answerer(ctx or RagContext(), llm=llm).answer(question, **kwargs)

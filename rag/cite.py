@@ -1,0 +1,147 @@
+"""Citation verification: every sentence of a generated text is checked against the evidence it cites.
+
+A small model mis-assigns citations and invents facts, so its output is never trusted as is: each
+sentence is compared with its cited evidence (cross-lingual similarity, and the numbers it states must
+appear in that evidence). A wrong citation is repaired when another evidence sentence supports the claim;
+a sentence nothing supports is dropped (or kept and marked); citations are renumbered densely.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.evidence import Evidence, VectorCache
+from rag.ingest.chunking import split_sentences
+from rag.ingest.clean import normalize_digits
+
+_MARKER = re.compile(r"\s*\[\s*(\d+(?:\s*[,;،]\s*\d+)*)\s*\]")
+_NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c\u202f ]\d{3})*(?:[.,]\d+)?")
+
+
+@dataclass
+class Claim:
+    """One sentence of a generated text with its citations before and after verification."""
+
+    text: str  # without citation markers
+    cited: list[int]  # evidence numbers the model gave
+    citations: list[int] = field(default_factory=list)  # evidence numbers that support it (final numbering after renumber)
+    support: float = 0.0  # best similarity to a supporting evidence sentence
+    supported: bool = False
+    note: str = ""  # "repaired", "unsupported", "numbers differ", ...
+
+
+def parse_claims(text: str, language: str = "und") -> list[Claim]:
+    """Split generated text into sentences and pull out their `[n]` / `[n, m]` markers."""
+    claims = []
+    for start, end in split_sentences(text, language):
+        sentence = text[start:end]
+        cited = [int(n) for group in _MARKER.findall(sentence) for n in re.split(r"\s*[,;،]\s*", group)]
+        bare = _MARKER.sub("", sentence).strip()
+        if bare.strip(" .;:!?؟،-–—") == "" and claims:  # a marker that split off its own line
+            claims[-1].cited += [n for n in cited if n not in claims[-1].cited]
+            continue
+        if bare:
+            claims.append(Claim(text=bare, cited=list(dict.fromkeys(cited))))
+    return claims
+
+
+def numbers_in(text: str) -> set[str]:
+    """Numbers as digit strings (Arabic-Indic digits and thousands separators normalised)."""
+    found = set()
+    for raw in _NUMBER.findall(normalize_digits(text)):
+        digits = re.sub(r"[.,\u066b\u066c\u202f ](?=\d{3}\b)", "", raw).replace(",", ".")
+        found.add(digits.rstrip("0").rstrip(".") if "." in digits else digits)
+    return found
+
+
+def _numbers_supported(claim: str, evidence: Sequence[Evidence]) -> bool:
+    wanted = numbers_in(claim)
+    if not wanted:
+        return True
+    available = set().union(*(numbers_in(ev.text) for ev in evidence)) if evidence else set()
+    return wanted <= available
+
+
+def verify_claims(
+    claims: list[Claim],
+    evidence: Sequence[Evidence],
+    cache: VectorCache,
+    threshold: float,
+    *,
+    keep_unsupported: bool = False,
+) -> list[Claim]:
+    """Check, repair or drop each claim; returns the kept claims (citations still in evidence numbering)."""
+    if not claims:
+        return []
+    by_number = {ev.n: ev for ev in evidence}
+    matrix = np.vstack([ev.vector for ev in evidence]) if evidence else np.zeros((0, 1))
+    claim_vectors = cache.embedder.embed_queries([c.text for c in claims])
+    kept = []
+    for claim, vector in zip(claims, claim_vectors):
+        scores = {ev.n: float(s) for ev, s in zip(evidence, matrix @ vector)} if evidence else {}
+        _judge(claim, scores, by_number, threshold)
+        if claim.supported or keep_unsupported:
+            kept.append(claim)
+    return kept
+
+
+def _supports(n: int, claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float) -> bool:
+    return scores.get(n, 0.0) >= threshold and _numbers_supported(claim.text, _with_neighbours(n, by_number))
+
+
+def _with_neighbours(n: int, by_number: dict[int, Evidence]) -> list[Evidence]:
+    """The evidence sentence and the ones next to it in the same document (a number may sit there)."""
+    ev = by_number[n]
+    return [e for m in (n - 1, n, n + 1) if (e := by_number.get(m)) and e.doc_id == ev.doc_id]
+
+
+def _judge(claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float) -> None:
+    valid = [n for n in claim.cited if n in by_number]
+    good = [n for n in valid if _supports(n, claim, scores, by_number, threshold)]
+    if good:
+        claim.citations, claim.supported = good, True
+        claim.support = max(scores[n] for n in good)
+        claim.note = "" if len(good) == len(claim.cited) else "dropped citations that do not support it"
+        return
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    repair = next((n for n in ranked if _supports(n, claim, scores, by_number, threshold)), None)
+    if repair is not None:
+        claim.citations, claim.supported, claim.support = [repair], True, scores[repair]
+        claim.note = "citation repaired" if claim.cited else "citation added"
+        return
+    claim.citations, claim.supported = valid, False
+    claim.support = max((scores[n] for n in valid), default=max(scores.values(), default=0.0))
+    numbers_only = any(scores.get(n, 0.0) >= threshold for n in valid)
+    claim.note = "numbers differ from the sources" if numbers_only else "not supported by the sources"
+
+
+def renumber(claims: list[Claim], evidence: Sequence[Evidence]) -> list[Evidence]:
+    """Renumber cited evidence 1..m in order of first citation; returns the cited evidence, renumbered."""
+    mapping: dict[int, int] = {}
+    for claim in claims:
+        for n in claim.citations:
+            mapping.setdefault(n, len(mapping) + 1)
+    by_number = {ev.n: ev for ev in evidence}
+    cited = []
+    for old, new in mapping.items():
+        ev = by_number[old]
+        cited.append(Evidence(**{**ev.__dict__, "n": new}))
+    for claim in claims:
+        claim.citations = [mapping[n] for n in claim.citations]
+    return cited
+
+
+def render(claims: Sequence[Claim]) -> str:
+    """The verified text: each sentence followed by its markers; unsupported kept sentences flagged."""
+    parts = []
+    for claim in claims:
+        markers = "".join(f"[{n}]" for n in claim.citations)
+        flag = "" if claim.supported else " [unsupported]"
+        text = claim.text
+        end = len(text.rstrip(".!?。؟…"))
+        parts.append(f"{text[:end]} {markers}{flag}{text[end:]}".replace("  ", " ") if markers or flag else text)
+    return " ".join(parts)

@@ -1,0 +1,161 @@
+"""Evidence selection: from retrieved chunks, the few sentences a small model should see, numbered.
+
+A weak local model reads ~40 prompt tokens/s, so the prompt carries sentences, not chunks: the ones
+closest to the question in meaning (any language), plus their neighbours for context, within a token
+budget. Each sentence keeps its exact offsets so a citation `[n]` points at it in the original text.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.embeddings import Embedder
+from rag.store import Hit
+from rag.tokens import count_tokens
+
+
+@dataclass
+class Evidence:
+    """One numbered source sentence, with what the UI and the evals need to show and check it."""
+
+    n: int
+    text: str
+    doc_id: str
+    chunk_id: str
+    title: str
+    source: str | None
+    date: str | None
+    language: str
+    path: str
+    start: int  # offsets of the sentence in the document's cleaned text
+    end: int
+    passage: str  # the chunk the sentence came from, for display with the sentence highlighted
+    passage_start: int
+    score: float  # relevance to the question
+    vector: np.ndarray = field(repr=False, compare=False, default=None)
+
+    def to_dict(self) -> dict:
+        data = dict(self.__dict__)
+        data.pop("vector")
+        return data
+
+
+class VectorCache:
+    """Sentence vectors by text, so repeated questions over the same articles do not re-embed them."""
+
+    def __init__(self, embedder: Embedder, size: int = 20000) -> None:
+        self.embedder = embedder
+        self._size = size
+        self._passages: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._passages))
+        if missing:
+            for text, row in zip(missing, self.embedder.embed_passages(missing)):
+                self._passages[text] = row
+            while len(self._passages) > self._size:
+                self._passages.popitem(last=False)
+        for text in texts:
+            self._passages.move_to_end(text)
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.vstack([self._passages[t] for t in texts])
+
+    def query(self, text: str) -> np.ndarray:
+        return self.embedder.embed_queries([text])[0]
+
+
+@dataclass
+class _Candidate:
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+    vector: np.ndarray | None = None
+
+
+def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
+    seen: set[tuple[str, int]] = set()
+    found = []
+    for hit in hits:
+        for (start, end), text in zip(hit.sentences, hit.sentence_texts()):
+            if (hit.doc_id, start) not in seen and text.strip():
+                seen.add((hit.doc_id, start))
+                found.append(_Candidate(hit, start, end, text))
+    return found
+
+
+def select_evidence(
+    question_vector: np.ndarray,
+    hits: Sequence[Hit],
+    cache: VectorCache,
+    *,
+    max_tokens: int = 260,
+    max_sentences: int = 8,
+    chunk_weight: float = 0.3,
+) -> list[Evidence]:
+    """Best sentences for the question plus their neighbours, grouped by document and numbered."""
+    candidates = _candidates(hits)
+    if not candidates:
+        return []
+    vectors = cache.passages([c.text for c in candidates])
+    similarity = vectors @ question_vector
+    for cand, vec, sim in zip(candidates, vectors, similarity):
+        cand.vector = vec
+        cand.score = (1 - chunk_weight) * float(sim) + chunk_weight * cand.hit.score
+    ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
+    by_doc: dict[str, list[_Candidate]] = {}
+    for cand in candidates:
+        by_doc.setdefault(cand.hit.doc_id, []).append(cand)
+    for group in by_doc.values():
+        group.sort(key=lambda c: c.start)
+
+    chosen: dict[tuple[str, int], _Candidate] = {}
+    budget = max_tokens
+
+    def take(cand: _Candidate) -> bool:
+        nonlocal budget
+        key = (cand.hit.doc_id, cand.start)
+        if key in chosen:
+            return True
+        cost = count_tokens(cand.text)
+        if cost > budget or len(chosen) >= max_sentences:
+            return False
+        chosen[key] = cand
+        budget -= cost
+        return True
+
+    for rank, cand in enumerate(ranked):
+        if not take(cand) and chosen:
+            break
+        if rank < 2:  # the best sentences get their neighbours: pronouns and dates often sit next door
+            group = by_doc[cand.hit.doc_id]
+            i = group.index(cand)
+            for neighbour in group[max(0, i - 1) : i] + group[i + 1 : i + 2]:
+                take(neighbour)
+    return _numbered(chosen.values())
+
+
+def _numbered(chosen) -> list[Evidence]:
+    """Group by document (best document first), reading order inside a document, numbers 1..n."""
+    docs: dict[str, list[_Candidate]] = {}
+    for cand in chosen:
+        docs.setdefault(cand.hit.doc_id, []).append(cand)
+    ordered = sorted(docs.values(), key=lambda group: -max(c.score for c in group))
+    evidence = []
+    for group in ordered:
+        for cand in sorted(group, key=lambda c: c.start):
+            hit = cand.hit
+            evidence.append(
+                Evidence(
+                    n=len(evidence) + 1, text=cand.text, doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title,
+                    source=hit.source, date=hit.date, language=hit.language, path=hit.path, start=cand.start,
+                    end=cand.end, passage=hit.text, passage_start=hit.start, score=cand.score, vector=cand.vector,
+                )
+            )
+    return evidence
