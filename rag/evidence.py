@@ -7,6 +7,7 @@ budget. Each sentence keeps its exact offsets so a citation `[n]` points at it i
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,30 @@ class VectorCache:
         return self.embedder.embed_queries([text])[0]
 
 
+# Sentences addressed to an AI model rather than reporting news: prompt injection planted in articles.
+# They are never shown to the model as evidence, so nothing can cite them. Kept deliberately specific so
+# that reporting *about* instructions ("the ministry ignored previous warnings") is not caught.
+_INSTRUCTION_PATTERNS = [
+    r"\b(ignore|disregard|forget|override)\b.{0,30}\b(previous|prior|above|earlier|all|any|your)\b.{0,20}\b(instructions?|prompts?|rules|directives|messages)\b",
+    r"\b(system|developer|assistant)\s+(note|prompt|message|instruction)s?\s*:",
+    r"\byou are (now )?(an? )?(ai|assistant|chatbot|language model|llm)\b",
+    r"\b(reply|respond|answer)\b.{0,25}\b(only|exclusively)\b.{0,10}\bwith\b",
+    r"\bnew instructions?\s*:",
+    r"\b(ignore[zr]?|oublie[zr]?)\b.{0,30}\b(instructions?|consignes)\b",
+    r"\b(ignorier(e|en)?|vergiss)\b.{0,30}\b(anweisungen|befehle|instruktionen)\b",
+    r"\b(ignora|olvida)\b.{0,30}\b(instrucciones|indicaciones)\b",
+    r"\b(игнорируй(те)?|забудь(те)?)\b.{0,30}\b(инструкции|указания)\b",
+    r"(تجاهل|انس).{0,30}(التعليمات|الأوامر|التوجيهات)",
+    r"(نادیده بگیر|فراموش کن).{0,30}(دستورالعمل|دستورات)|(دستورالعمل|دستورات).{0,30}(نادیده بگیر)",
+]
+_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE | re.DOTALL)
+
+
+def looks_like_instruction(text: str) -> bool:
+    """True for text that tries to instruct the model (prompt injection inside an article)."""
+    return bool(_INSTRUCTION.search(text))
+
+
 @dataclass
 class _Candidate:
     hit: Hit
@@ -84,7 +109,7 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
     found = []
     for hit in hits:
         for (start, end), text in zip(hit.sentences, hit.sentence_texts()):
-            if (hit.doc_id, start) not in seen and text.strip():
+            if (hit.doc_id, start) not in seen and text.strip() and not looks_like_instruction(text):
                 seen.add((hit.doc_id, start))
                 found.append(_Candidate(hit, start, end, text))
     return found
@@ -98,6 +123,8 @@ def select_evidence(
     max_tokens: int = 260,
     max_sentences: int = 8,
     chunk_weight: float = 0.3,
+    doc_margin: float = 0.04,
+    max_documents: int = 3,
 ) -> list[Evidence]:
     """Best sentences for the question plus their neighbours, grouped by document and numbered."""
     candidates = _candidates(hits)
@@ -118,27 +145,42 @@ def select_evidence(
     chosen: dict[tuple[str, int], _Candidate] = {}
     budget = max_tokens
 
-    def take(cand: _Candidate) -> bool:
+    def take(cand: _Candidate, force: bool = False) -> bool:
         nonlocal budget
         key = (cand.hit.doc_id, cand.start)
         if key in chosen:
             return True
         cost = count_tokens(cand.text)
-        if cost > budget or len(chosen) >= max_sentences:
+        if not force and (cost > budget or len(chosen) >= max_sentences):
             return False
         chosen[key] = cand
         budget -= cost
         return True
 
-    for rank, cand in enumerate(ranked):
-        if not take(cand) and chosen:
-            break
-        if rank < 2:  # the best sentences get their neighbours: pronouns and dates often sit next door
-            group = by_doc[cand.hit.doc_id]
-            i = group.index(cand)
-            for neighbour in group[max(0, i - 1) : i] + group[i + 1 : i + 2]:
-                take(neighbour)
+    # Each competitive document's best sentence gets in even past the budget: one long Arabic sentence
+    # can cost 200 cl100k tokens, and losing a whole source is worse than a slightly longer prompt.
+    placed = [cand for cand in _document_leaders(ranked, doc_margin)[:max_documents] if take(cand, force=True)]
+    for cand in placed[:2]:  # the best sentences get their neighbours: pronouns and dates often sit next door
+        group = by_doc[cand.hit.doc_id]
+        i = group.index(cand)
+        for neighbour in group[max(0, i - 1) : i] + group[i + 1 : i + 2]:
+            take(neighbour)
+    for cand in ranked:
+        take(cand)  # a sentence too long for what is left is skipped; a shorter one may still fit
     return _numbered(chosen.values())
+
+
+def _document_leaders(ranked: list[_Candidate], margin: float) -> list[_Candidate]:
+    """The best sentence of every competitive document, best first.
+
+    Cross-source questions need each article that covers the topic; without this one verbose article
+    fills the whole budget. A document competes when its best sentence is within `margin` of the top.
+    """
+    leaders: dict[str, _Candidate] = {}
+    for cand in ranked:
+        if cand.hit.doc_id not in leaders and cand.score >= ranked[0].score - margin:
+            leaders[cand.hit.doc_id] = cand
+    return list(leaders.values())
 
 
 def _numbered(chosen) -> list[Evidence]:

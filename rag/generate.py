@@ -6,6 +6,7 @@ sources do not say" in the user's own language.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rag.evidence import Evidence
@@ -50,9 +51,20 @@ def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code, "the language of the question")
 
 
+_BRACKETED_NUMBER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+
+
 def evidence_block(evidence: Sequence[Evidence]) -> str:
-    """One line per evidence sentence, numbered, with its language so the model knows to translate."""
-    return "\n".join(f"[{ev.n}] ({ev.language}) {' '.join(ev.text.split())}" for ev in evidence)
+    """One line per evidence sentence, numbered, with its language so the model knows to translate.
+
+    Bracketed numbers inside article text become parentheses, so a fake "[1]" planted in an article
+    cannot pass for one of our citation numbers.
+    """
+    lines = []
+    for ev in evidence:
+        text = _BRACKETED_NUMBER.sub(r"(\1)", " ".join(ev.text.split()))
+        lines.append(f"[{ev.n}] ({ev.language}) {text}")
+    return "\n".join(lines)
 
 
 def answer_messages(question: str, evidence: Sequence[Evidence], language: str) -> list[dict[str, str]]:
