@@ -233,13 +233,15 @@ def doctor() -> None:
 @app.command()
 def quickstart(
     corpus: Annotated[Path, typer.Option(help="Folder to ingest.")] = DEFAULT_CORPUS,
-    question: Annotated[str, typer.Option(help="Sample query to run.")] = "Who did the Russian defence minister meet in Tehran?",
+    question: Annotated[str, typer.Option(help="Sample question to answer.")] = "Who did the Russian defence minister meet in Tehran?",
+    llm: Annotated[Optional[str], typer.Option("--llm", help="local (default), openai or none.")] = None,
 ) -> None:
-    """The main job on the embedded defaults: ingest the bundled corpus (once) and run a sample query."""
+    """The main job on the embedded defaults: index the bundled articles (once), then answer a sample
+    question with citations using the bundled local LLM (the first run assembles the model, ~1 GB)."""
     console.print(f"Indexing {corpus} (unchanged files are skipped)…")
     ingest([corpus], prune=False, reindex=False, verbose=False)
-    console.print(f"\n[bold]Query:[/] {question}")
-    search(question, k=3, lang=None, doc=None, since=None, until=None, as_json=False)
+    console.print(f"\n[bold]Question:[/] {question}")
+    ask(question, lang=None, k=None, llm=llm, source_lang=None, as_json=False, no_stream=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point wrapper

@@ -32,10 +32,20 @@ def _chroma(ctx: RagContext) -> str:
     return f"{where}, collection '{store.name}': {len(store.documents())} documents, {store.count()} chunks"
 
 
+def _llm(ctx: RagContext) -> str:
+    from rag.llm.client import check
+
+    status = check(ctx.settings)
+    if status.startswith("error"):
+        raise RuntimeError(status.removeprefix("error: "))
+    return status.removeprefix("ok: ")
+
+
 CHECKS: list[tuple[str, Callable[[RagContext], str]]] = [
     ("data directory", _data_dir),
     ("embedder", _embedder),
     ("chroma", _chroma),
+    ("llm", _llm),
 ]
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from rag.documents import Chunk, Document
 from rag.embeddings import Embedder
 from rag.ingest.chunking import chunk_document
@@ -221,17 +219,17 @@ def _prepare_one(path, settings, by_path, reindex, max_bytes, embedder, pending)
 
 
 def _flush(pending: list[_Prepared], store: VectorStore, embedder: Embedder, report: IngestReport) -> None:
-    """Embed the pending documents' chunks in one batch, then commit them one document at a time."""
+    """Embed the pending documents' chunks in one batch, then commit them together."""
     if not pending:
         return
     vectors = embedder.embed_passages([c.text for p in pending for c in p.chunks])
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    offset = 0
+    batch, offset = [], 0
     for item in pending:
-        rows = vectors[offset : offset + len(item.chunks)]
+        batch.append((item.doc, item.chunks, vectors[offset : offset + len(item.chunks)]))
         offset += len(item.chunks)
-        store.write_document(item.doc, item.chunks, np.asarray(rows), now)
-        report.outcomes.append(item.outcome)
+    replaced = {item.doc.doc_id for item in pending if item.outcome.status == "updated"}
+    store.write_documents(batch, datetime.now(timezone.utc).isoformat(timespec="seconds"), replaced)
+    report.outcomes.extend(item.outcome for item in pending)
     pending.clear()
 
 
