@@ -72,7 +72,7 @@ class Answerer:
         self.mode = "extractive" if backend == "none" else backend
         settings = self.settings.model_copy(update={"llm": self.settings.llm.model_copy(update={"backend": backend})})
         self.chat = make_chat_client(settings)
-        self.cache = VectorCache(ctx.embedder)
+        self.cache = VectorCache(ctx.embedder, path=self.settings.data_dir / "cache" / "sentence-vectors.sqlite")
 
     def answer(
         self,

@@ -7,10 +7,13 @@ budget. Each sentence keeps its exact offsets so a citation `[n]` points at it i
 
 from __future__ import annotations
 
+import hashlib
 import re
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -46,28 +49,73 @@ class Evidence:
 
 
 class VectorCache:
-    """Sentence vectors by text, so repeated questions over the same articles do not re-embed them."""
+    """Sentence vectors by text, so repeated questions over the same articles do not re-embed them.
 
-    def __init__(self, embedder: Embedder, size: int = 20000) -> None:
+    An in-memory LRU, backed (when `path` is given) by a small SQLite file so that separate CLI runs
+    share the work. It only caches what the embedder would compute again; Chroma stays the store.
+    """
+
+    def __init__(self, embedder: Embedder, path: Path | None = None, size: int = 20000) -> None:
         self.embedder = embedder
         self._size = size
-        self._passages: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._db = _open_cache(path) if path else None
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha1(f"{self.embedder.name}\0{text}".encode()).hexdigest()
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._passages))
-        if missing:
-            for text, row in zip(missing, self.embedder.embed_passages(missing)):
-                self._passages[text] = row
-            while len(self._passages) > self._size:
-                self._passages.popitem(last=False)
-        for text in texts:
-            self._passages.move_to_end(text)
         if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return np.vstack([self._passages[t] for t in texts])
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memory]
+        if missing and self._db is not None:
+            missing = self._load(missing)
+        if missing:
+            rows = self.embedder.embed_passages(missing)
+            for text, row in zip(missing, rows):
+                self._memory[text] = row
+            self._save(missing, rows)
+        for text in texts:
+            self._memory.move_to_end(text)
+        while len(self._memory) > self._size:
+            self._memory.popitem(last=False)
+        return np.vstack([self._memory[t] for t in texts])
 
     def query(self, text: str) -> np.ndarray:
         return self.embedder.embed_queries([text])[0]
+
+    def _load(self, texts: list[str]) -> list[str]:
+        """Fill memory from the file; returns the texts still missing."""
+        keys = {self._key(t): t for t in texts}
+        marks = ",".join("?" * len(keys))
+        for key, blob in self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", list(keys)):
+            row = np.frombuffer(blob, dtype=np.float32)
+            if row.shape[0] == self.embedder.dim:
+                self._memory[keys[key]] = row
+        return [t for t in texts if t not in self._memory]
+
+    def _save(self, texts: list[str], rows: np.ndarray) -> None:
+        if self._db is None:
+            return
+        try:
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO vectors (key, vec) VALUES (?, ?)",
+                    [(self._key(t), np.asarray(r, dtype=np.float32).tobytes()) for t, r in zip(texts, rows)],
+                )
+        except sqlite3.Error:  # a busy or read-only cache only costs speed
+            pass
+
+
+def _open_cache(path: Path) -> sqlite3.Connection | None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=5, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+        return db
+    except (sqlite3.Error, OSError):
+        return None
 
 
 # Sentences addressed to an AI model rather than reporting news: prompt injection planted in articles.
