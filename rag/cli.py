@@ -207,6 +207,27 @@ def print_answer(result) -> None:
     console.print(f"[dim]{result.mode} · {result.timings_ms.get('total', 0) / 1000:.1f} s[/]")
 
 
+EVAL_TARGETS = {"grounding": "evals.grounding", "retrieval": "evals.retrieval"}
+
+
+@app.command(
+    name="eval",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def run_eval(ctx: typer.Context) -> None:
+    """Run the evals: `rag eval [--suite ci|full] [--modes ...] [--judge offline|llm] [--baseline FILE]`
+    for grounding (citations, correctness, abstention), or `rag eval retrieval [...]` for the XQuAD
+    cross-lingual retrieval benchmark. `rag eval --help` / `rag eval retrieval --help` list the options."""
+    import importlib
+
+    args = list(ctx.args)
+    target = args.pop(0) if args and args[0] in EVAL_TARGETS else "grounding"
+    with user_errors():
+        code = importlib.import_module(EVAL_TARGETS[target]).main(args)
+    raise typer.Exit(code or 0)
+
+
 @app.command()
 def config() -> None:
     """Print the effective settings (secrets redacted) and where they can be set."""

@@ -32,7 +32,7 @@ class LLMError(RuntimeError):
 def _public_url(url: str) -> str:
     """The URL without any user:password part, fit for messages."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
 
 
 @dataclass
@@ -167,7 +167,11 @@ def make_chat_client(settings: Settings) -> ChatEndpoint | None:
 
 
 def check(settings: Settings) -> str:
-    """One status line for `rag doctor`: starts with "ok" or "error", never raises for LLM trouble."""
+    """One status line for `rag doctor`: starts with "ok" or "error", never raises for LLM trouble.
+
+    Asks `/v1/models` whether the model is served (a 1-token completion where there is no such route).
+    For backend "local" this starts the bundled server, assembling the model on first use.
+    """
     backend = settings.llm.backend
     try:
         endpoint = make_chat_client(settings)

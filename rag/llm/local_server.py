@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -147,8 +148,11 @@ def _serve(model_path: str, alias: str, threads: str, context: str) -> None:
     params.n_parallel = 1
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = int(threads)
     params.cache_ram_mib = 0  # requests ask for cache_prompt=false; don't keep a host-RAM prompt cache
+    params.cache_idle_slots = False  # needs cache_ram; set off to keep the log free of the warning
     params.ui = False
     server = xlc.Server(params)
-    print(_READY + server.listening_address, file=sys.stderr, flush=True)
+    # One write() is atomic on a pipe, and the leading newline puts the marker at the start of a line
+    # even if llama.cpp's log thread is in the middle of writing one.
+    os.write(sys.stderr.fileno(), f"\n{_READY}{server.listening_address}\n".encode())
     sys.stdin.read()
     del server
