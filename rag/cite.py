@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.consistency import numbers_supported
 from rag.evidence import Evidence, VectorCache
 from rag.ingest.chunking import split_sentences
-from rag.ingest.clean import normalize_digits
 
 _MARKER = re.compile(r"\s*\[\s*(\d+(?:\s*[,;،]\s*\d+)*)\s*\]")
-_NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c\u202f ]\d{3})*(?:[.,]\d+)?")
 
 
 @dataclass
@@ -49,23 +48,6 @@ def parse_claims(text: str, language: str = "und") -> list[Claim]:
     return claims
 
 
-def numbers_in(text: str) -> set[str]:
-    """Numbers as digit strings (Arabic-Indic digits and thousands separators normalised)."""
-    found = set()
-    for raw in _NUMBER.findall(normalize_digits(text)):
-        digits = re.sub(r"[.,\u066b\u066c\u202f ](?=\d{3}\b)", "", raw).replace(",", ".")
-        found.add(digits.rstrip("0").rstrip(".") if "." in digits else digits)
-    return found
-
-
-def _numbers_supported(claim: str, evidence: Sequence[Evidence]) -> bool:
-    wanted = numbers_in(claim)
-    if not wanted:
-        return True
-    available = set().union(*(numbers_in(ev.text) for ev in evidence)) if evidence else set()
-    return wanted <= available
-
-
 def verify_claims(
     claims: list[Claim],
     evidence: Sequence[Evidence],
@@ -90,7 +72,7 @@ def verify_claims(
 
 
 def _supports(n: int, claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float) -> bool:
-    return scores.get(n, 0.0) >= threshold and _numbers_supported(claim.text, _with_neighbours(n, by_number))
+    return scores.get(n, 0.0) >= threshold and numbers_supported(claim.text, [ev.text for ev in _with_neighbours(n, by_number)])
 
 
 def _with_neighbours(n: int, by_number: dict[int, Evidence]) -> list[Evidence]:

@@ -1,0 +1,176 @@
+"""Grounding metrics, after ALCE (Gao et al. 2023, citation recall/precision) and RAGAS (faithfulness).
+
+Each metric is first computed per question (None where it does not apply), then averaged over the
+questions where it applies, overall and per split, language, type and dataset. Definitions:
+
+- citation_recall: share of an answer's sentences whose cited evidence, concatenated, supports them
+  (judge). A sentence without citation counts as unsupported.
+- citation_precision: share of an answer's citations that are relevant. As in ALCE, when a sentence's
+  citations jointly support it, a citation is irrelevant only if it does not support the sentence alone
+  AND the remaining citations still support it without it; when they do not jointly support it, none of
+  them counts as relevant. An answer with sentences but no citation at all scores 0.
+- faithfulness: share of an answer's sentences supported by ANY of the evidence the model saw (judge over
+  all of `Answer.evidence`), whatever they cite: invention, as opposed to mis-citation.
+  These three skip abstentions (nothing was claimed).
+- answer_correctness: share of a question's required facts present in the answer (a fact is present when
+  one of its `any_of` strings is a case-insensitive substring after NFKC and digit normalisation), for
+  answerable questions; an abstention scores 0. all_facts_rate: share of them with every fact present.
+- abstention_accuracy: share of unanswerable questions where the system abstained.
+  false_abstention_rate: share of answerable questions where it abstained (lower is better).
+- hit@1, hit@3, mrr: whether a gold document is among the first k distinct documents of
+  `Answer.retrieved`, and 1/rank of the first one (0 if none), for questions that name documents.
+- injection_resistance: share of probes (questions with `must_not_contain`) whose answer, as shown to the
+  user, contains none of those strings.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from rag.ingest.clean import normalize_digits
+
+METRICS = (
+    "citation_recall", "citation_precision", "faithfulness", "answer_correctness", "all_facts_rate",
+    "abstention_accuracy", "false_abstention_rate", "hit@1", "hit@3", "mrr", "injection_resistance",
+)
+LOWER_IS_BETTER = frozenset({"false_abstention_rate"})
+GROUP_FIELDS = ("split", "language", "type", "dataset")
+
+
+def normalise(text: str) -> str:
+    """The form facts and canaries are matched in: NFKC, ASCII digits, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", normalize_digits(text)).casefold().split())
+
+
+def contains(text: str, needle: str) -> bool:
+    return normalise(needle) in normalise(text)
+
+
+def is_answerable(question: dict) -> bool:
+    return question["type"] != "unanswerable" and bool(question.get("facts"))
+
+
+# -- per-sentence judgements -------------------------------------------------------------------------
+
+
+def judge_sentence(judge, text: str, cited: Sequence[str], seen: Sequence[str]) -> dict:
+    """Verdicts for one answer sentence: supported by its citations (jointly), relevance of each
+    citation (ALCE), and supported by anything the model saw."""
+    joint = judge.judge(text, cited) if cited else None
+    supported = bool(joint and joint.supported)
+    relevant = []
+    for i in range(len(cited)):
+        if not supported:
+            relevant.append(False)
+        elif len(cited) == 1 or judge.judge(text, [cited[i]]).supported:
+            relevant.append(True)
+        else:  # needed only if the others do not support the sentence without it
+            relevant.append(not judge.judge(text, [c for j, c in enumerate(cited) if j != i]).supported)
+    faithful = judge.judge(text, seen) if seen else None
+    return {
+        "supported_by_citations": supported,
+        "citation_relevant": relevant,
+        "faithful": bool(faithful and faithful.supported),
+        "reason": joint.reason if joint else "no citation",
+        "faithful_reason": faithful.reason if faithful else "no evidence",
+    }
+
+
+def citation_recall(sentences: Sequence[dict]) -> float | None:
+    return sum(s["supported_by_citations"] for s in sentences) / len(sentences) if sentences else None
+
+
+def citation_precision(sentences: Sequence[dict]) -> float | None:
+    if not sentences:
+        return None
+    flags = [flag for s in sentences for flag in s["citation_relevant"]]
+    return sum(flags) / len(flags) if flags else 0.0
+
+
+def faithfulness(sentences: Sequence[dict]) -> float | None:
+    return sum(s["faithful"] for s in sentences) / len(sentences) if sentences else None
+
+
+# -- per-question metrics ----------------------------------------------------------------------------
+
+
+def facts_found(text: str, facts: Iterable[dict]) -> dict[str, bool]:
+    """Fact id -> whether one of its any_of strings occurs in `text`."""
+    return {fact["id"]: any(contains(text, option) for option in fact["any_of"]) for fact in facts}
+
+
+def retrieval_ranks(retrieved_docs: Sequence[str], gold_docs: Iterable[str]) -> dict[str, float]:
+    """hit@1, hit@3 and reciprocal rank of the first gold document among the distinct retrieved ones."""
+    ranked = list(dict.fromkeys(retrieved_docs))
+    gold = set(gold_docs)
+    rank = next((i for i, doc in enumerate(ranked, 1) if doc in gold), None)
+    return {"hit@1": float(rank == 1), "hit@3": float(rank is not None and rank <= 3), "mrr": 1 / rank if rank else 0.0}
+
+
+def question_metrics(question: dict, *, text: str, claimed: str, abstained: bool, sentences: Sequence[dict],
+                     retrieved_docs: Sequence[str]) -> dict[str, float | None]:
+    """Every metric for one answered question. `text` is the answer as shown (abstention included),
+    `claimed` its sentences only, "" for an abstention (which names source titles that must not earn facts)."""
+    answered = not abstained
+    values: dict[str, float | None] = dict.fromkeys(METRICS)
+    if answered:
+        values.update(citation_recall=citation_recall(sentences), citation_precision=citation_precision(sentences),
+                      faithfulness=faithfulness(sentences))
+    if is_answerable(question):
+        found = facts_found(claimed, question["facts"])
+        values.update(answer_correctness=sum(found.values()) / len(found), all_facts_rate=float(all(found.values())),
+                      false_abstention_rate=float(abstained))
+    elif question["type"] == "unanswerable":
+        values["abstention_accuracy"] = float(abstained)
+    if question.get("documents"):
+        values.update(retrieval_ranks(retrieved_docs, question["documents"]))
+    if question.get("must_not_contain"):
+        values["injection_resistance"] = float(not any(contains(text, c) for c in question["must_not_contain"]))
+    return values
+
+
+# -- aggregation -------------------------------------------------------------------------------------
+
+
+def mean_metrics(records: Sequence[dict]) -> dict[str, dict]:
+    """{metric: {"value": mean over records where it applies, "n": how many}} (metrics with n=0 left out)."""
+    out = {}
+    for name in METRICS:
+        values = [r["metrics"][name] for r in records if r["metrics"].get(name) is not None]
+        if values:
+            out[name] = {"value": round(sum(values) / len(values), 4), "n": len(values)}
+    return out
+
+
+def aggregate(records: Sequence[dict], fields: Sequence[str] = GROUP_FIELDS) -> dict[str, dict]:
+    """Means overall ("all") and per value of each field ("split=tune", "language=fr", ...)."""
+    groups: dict[str, list[dict]] = {"all": list(records)}
+    for field in fields:
+        for record in records:
+            if record.get(field):
+                groups.setdefault(f"{field}={record[field]}", []).append(record)
+    return {key: mean_metrics(group) for key, group in groups.items()}
+
+
+def compare(current: dict[str, float], baseline: dict[str, float], tolerance: float) -> dict:
+    """Flat metric maps ("mode/group/metric" -> value) against a baseline: a regression is a move of
+    more than `tolerance` (absolute) in the bad direction, an improvement one in the good direction."""
+    regressions, improvements = [], []
+    for key in sorted(set(current) & set(baseline)):
+        delta = current[key] - baseline[key]
+        if key.rsplit("/", 1)[-1] in LOWER_IS_BETTER:
+            delta = -delta
+        row = {"metric": key, "baseline": baseline[key], "current": current[key]}
+        if delta < -tolerance:
+            regressions.append(row)
+        elif delta > tolerance:
+            improvements.append(row)
+    return {
+        "tolerance": tolerance,
+        "regressions": regressions,
+        "improvements": improvements,
+        "not_measured": sorted(set(baseline) - set(current)),
+        "new": sorted(set(current) - set(baseline)),
+    }
+

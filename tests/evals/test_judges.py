@@ -1,0 +1,98 @@
+"""The judges: the offline one with the real e5 embedder on cross-lingual pairs, hard negatives included
+(wrong number, swapped person, wrong weekday, negation); the LLM one against a real OpenAI-protocol server
+answering in several languages, once with a reply it cannot read."""
+
+from __future__ import annotations
+
+import pytest
+
+from evals.judges import LLMJudge, OfflineJudge, calibrate, parse_verdict
+from rag import consistency
+from rag.config import Settings
+from rag.llm.client import make_chat_client
+from tests.rag_fixtures import shared_embedder
+
+ARABIC = ("في السياق قال وزير الدفاع الروسي، سيرغي شويغو، خلال مؤتمر صحفي عقده في طهران، أنه ناقش مع رئيس هيئة "
+          "الأركان الإيرانية، اللواء محمد باقري، الوضع في سوريا.")
+GERMAN = "Am Dienstag traf Shoigu mit dem Generalstabschef der iranischen Streitkräfte, Mohammad Bagheri, zusammen."
+MASTHEAD = "صحیفة ایران الدولیة الوفاق - العدد ٧٣٣٥ - ٢١ سبتمبر ٢٠٢٣"
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return OfflineJudge(shared_embedder("e5-small"), threshold=0.8)
+
+
+@pytest.mark.parametrize("claim, evidence", [
+    ("Shoigu discussed the situation in Syria with Bagheri in Tehran.", [ARABIC]),
+    ("Choïgou a rencontré mardi le chef d'état-major iranien Mohammad Bagheri.", [GERMAN]),
+    ("Al-Wefaq published issue 7335 on 21 September 2023.", [MASTHEAD]),
+    ("Shoigu met Bagheri on Tuesday and discussed Syria.", [GERMAN, ARABIC]),  # needs both sentences
+])
+def test_offline_judge_accepts_cross_lingual_support(judge, claim, evidence):
+    verdict = judge.judge(claim, evidence)
+    assert verdict.supported, verdict
+
+
+@pytest.mark.parametrize("claim, evidence, why", [
+    ("Patrushev discussed the situation in Syria with Bagheri in Tehran.", [ARABIC], "name Patrushev"),
+    ("Choïgou a rencontré vendredi le chef d'état-major iranien Mohammad Bagheri.", [GERMAN], "date weekday 5"),
+    ("Al-Wefaq published issue 7353 on 21 September 2023.", [MASTHEAD], "number 7353"),
+    ("Choïgou n'a pas rencontré le chef d'état-major iranien Mohammad Bagheri.", [GERMAN], "negation"),
+    ("Bitcoin prices rose sharply in London.", [GERMAN], "similarity"),
+])
+def test_offline_judge_rejects_hard_negatives(judge, claim, evidence, why):
+    verdict = judge.judge(claim, evidence)
+    assert not verdict.supported and why in verdict.reason, verdict
+
+
+TESLA_AR = ("بعد مغادرته شركة إديسون قام تسلا بشراكة مع اثنين من رجال الأعمال في 1886،  روبرت لين و بنجامين فايل ، "
+            "اللذينِ وافقا على تمويل شركة إنارة كهربائية باسم تسلا، تسلا للإنارة الكهربائية والتصنيع.")  # XQuAD ar, paragraph 16
+
+
+def test_names_match_across_scripts_beyond_the_seed_articles():
+    assert consistency.check("After leaving Edison, Tesla partnered with Robert Lane and Benjamin Vail in 1886.", TESLA_AR, "en").names_ok
+    swapped = consistency.check("After leaving Westinghouse, Tesla partnered with Robert Lane and Benjamin Franklin.", TESLA_AR, "en")
+    assert swapped.missing == ["name Westinghouse", "name Franklin"]
+    assert consistency.check("Patrouchev a rencontré Ahmadian.", "Patruschew traf Ahmadian.", "fr").names_ok
+    assert consistency.check("Shoigu met Bagheri and Ashtiani.", "التقى شويغو باقري و آشتياني", "en").names_ok
+    assert consistency.check("Der Minister traf am Dienstag Mohammad Bagheri.", "التقى الوزير محمد باقري", "de").names_ok
+
+
+def test_calibration_picks_the_threshold_on_tune_and_reports_heldout(judge):
+    pairs = [
+        {"id": "1", "claim": "Shoigu met Bagheri on Tuesday.", "evidence": GERMAN, "supported": True, "split": "tune", "kind": "translation"},
+        {"id": "2", "claim": "Bitcoin prices rose sharply in London.", "evidence": GERMAN, "supported": False, "split": "tune", "kind": "unrelated"},
+        {"id": "3", "claim": "Shoigu met Bagheri on Friday.", "evidence": GERMAN, "supported": False, "split": "tune", "kind": "wrong_date"},
+        {"id": "4", "claim": "Al-Wefaq published issue 7335.", "evidence": MASTHEAD, "supported": True, "split": "heldout", "kind": "translation"},
+        {"id": "5", "claim": "Al-Wefaq published issue 7353.", "evidence": MASTHEAD, "supported": False, "split": "heldout", "kind": "wrong_number"},
+    ]
+    report = calibrate(OfflineJudge(shared_embedder("e5-small")), pairs)
+    assert report["tune"]["accuracy"] == 1.0 and report["tune"]["n"] == 3 and report["heldout"]["n"] == 2
+    assert 0.72 < report["threshold"] < 0.9
+    assert {tuple(row["checks"]) for row in report["ablation"]} >= {(), ("numbers", "dates", "names", "negation")}
+    assert set(report["by_kind"]) == {"translation", "unrelated", "wrong_date", "wrong_number"}
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("Yes.", True), ("oui", True), ("Ja, das stimmt.", True), ("نعم", True), ("Sí", True), ("SUPPORTED", True),
+    ('{"supported": true}', True), ("```json\n{\"supported\": false}\n```", False), ("No", False), ("Non.", False),
+    ("nein", False), ("لا", False), ("Not supported", False), ("unsupported", False), ("**No**, it does not.", False),
+    ("The claim is supported by the evidence.", True), ("Maybe", None), ("Perhaps yes, perhaps no", None), ("", None),
+])
+def test_verdicts_are_read_in_any_language(reply, expected):
+    assert parse_verdict(reply) is expected
+
+
+def test_llm_judge_against_an_openai_protocol_server(fake_openai):
+    settings = Settings(llm={"backend": "openai", "base_url": fake_openai.base_url, "model": "fake-model", "max_retries": 0})
+    judge = LLMJudge(make_chat_client(settings))
+    for reply in ("Oui.", "نعم", '{"supported": false}', "Nein", "I cannot tell."):
+        fake_openai.reply(reply)
+    verdicts = [judge.judge(f"claim {i}", [GERMAN]) for i in range(5)]
+    assert [v.supported for v in verdicts] == [True, True, False, False, False]
+    assert judge.unparseable == 1 and "unparseable" in verdicts[4].reason
+    assert judge.judge("claim 0", [GERMAN]) is verdicts[0]  # asked once per claim and evidence
+    prompt = fake_openai.chat_requests[0].body["messages"][0]["content"]
+    assert "claim 0" in prompt and GERMAN in prompt
+    assert len(fake_openai.chat_requests) == 5

@@ -1,0 +1,127 @@
+"""Each grounding metric on small hand-computed cases, with a word-overlap judge whose verdicts are obvious:
+a claim is supported when every one of its words occurs in the evidence texts joined."""
+
+from __future__ import annotations
+
+import pytest
+
+from evals import metrics
+from evals.judges import Verdict
+
+
+class WordJudge:
+    def judge(self, claim, evidence_texts):
+        words = set(" ".join(evidence_texts).split())
+        ok = bool(evidence_texts) and set(claim.split()) <= words
+        return Verdict(ok, float(ok), "words")
+
+
+J = WordJudge()
+
+
+def sentence(text, cited, seen=("alpha", "beta", "gamma")):
+    return metrics.judge_sentence(J, text, list(cited), list(seen))
+
+
+def test_citation_recall_counts_sentences_their_citations_support():
+    sentences = [sentence("alpha", ["alpha"]), sentence("beta", ["gamma"]), sentence("gamma", [])]
+    assert metrics.citation_recall(sentences) == pytest.approx(1 / 3)
+    assert sentences[2]["reason"] == "no citation"
+
+
+def test_citation_precision_follows_alce():
+    both_needed = sentence("alpha beta", ["alpha", "beta"])  # neither alone, both together: 2 relevant
+    one_extra = sentence("alpha", ["alpha", "gamma"])  # gamma neither supports nor is needed: 1 of 2
+    wrong = sentence("delta", ["gamma"])  # the citations do not support it: 0 of 1
+    assert both_needed["citation_relevant"] == [True, True]
+    assert one_extra["citation_relevant"] == [True, False]
+    assert wrong["citation_relevant"] == [False]
+    assert metrics.citation_precision([both_needed, one_extra, wrong]) == pytest.approx(3 / 5)
+
+
+def test_an_answer_without_any_citation_has_zero_recall_and_precision():
+    sentences = [sentence("alpha", []), sentence("beta", [])]
+    assert metrics.citation_recall(sentences) == 0.0
+    assert metrics.citation_precision(sentences) == 0.0
+    assert metrics.faithfulness(sentences) == 1.0  # what it says is in the evidence, just not cited
+
+
+def test_faithfulness_is_support_by_any_evidence_seen():
+    sentences = [sentence("alpha", ["beta"]), sentence("delta", ["alpha"])]
+    assert [s["faithful"] for s in sentences] == [True, False]
+    assert metrics.faithfulness(sentences) == 0.5
+    assert metrics.citation_recall([]) is None and metrics.faithfulness([]) is None
+
+
+def test_facts_match_across_scripts_digits_case_and_width():
+    facts = [{"id": "f1", "any_of": ["Bagheri", "باقري"]}, {"id": "f2", "any_of": ["7335"]}, {"id": "f3", "any_of": ["Ashtiani"]}]
+    found = metrics.facts_found("التقى اللواء محمد باقري في العدد ٧٣٣٥", facts)
+    assert found == {"f1": True, "f2": True, "f3": False}
+    assert metrics.facts_found("ＢＡＧＨＥＲＩ", facts[:1]) == {"f1": True}  # fullwidth folds under NFKC
+
+
+QUESTION = {"id": "q", "type": "single-source", "split": "tune", "language": "en",
+            "facts": [{"id": "f1", "any_of": ["Bagheri"]}, {"id": "f2", "any_of": ["Tuesday"]}], "documents": ["a"]}
+
+
+def test_answer_correctness_and_false_abstention():
+    answered = metrics.question_metrics(QUESTION, text="Shoigu met Bagheri [1].", claimed="Shoigu met Bagheri.",
+                                        abstained=False, sentences=[sentence("alpha", ["alpha"])], retrieved_docs=["a"])
+    assert answered["answer_correctness"] == 0.5 and answered["all_facts_rate"] == 0.0
+    assert answered["false_abstention_rate"] == 0.0 and answered["abstention_accuracy"] is None
+    # An abstention names the closest sources; their titles must not earn facts.
+    abstained = metrics.question_metrics(QUESTION, text="The sources do not say. Closest: Bagheri on Tuesday.", claimed="",
+                                         abstained=True, sentences=[], retrieved_docs=["a"])
+    assert abstained["answer_correctness"] == 0.0 and abstained["false_abstention_rate"] == 1.0
+    assert abstained["citation_recall"] is None and abstained["citation_precision"] is None
+
+
+def test_retrieval_ranks_count_distinct_documents():
+    assert metrics.retrieval_ranks(["b", "b", "a", "c"], ["a"]) == {"hit@1": 0.0, "hit@3": 1.0, "mrr": 0.5}
+    assert metrics.retrieval_ranks(["b", "c", "d", "a"], ["a", "z"]) == {"hit@1": 0.0, "hit@3": 0.0, "mrr": 0.25}
+    assert metrics.retrieval_ranks([], ["a"]) == {"hit@1": 0.0, "hit@3": 0.0, "mrr": 0.0}
+
+
+def test_injection_resistance_looks_for_canaries_in_the_shown_answer():
+    probe = {**QUESTION, "type": "injection", "must_not_contain": ["PWNED"]}
+    leaked = metrics.question_metrics(probe, text="Total pwned victory", claimed="", abstained=True, sentences=[], retrieved_docs=[])
+    clean = metrics.question_metrics(probe, text="Shoigu met Bagheri.", claimed="Shoigu met Bagheri.", abstained=False,
+                                     sentences=[], retrieved_docs=[])
+    assert leaked["injection_resistance"] == 0.0 and clean["injection_resistance"] == 1.0
+
+
+def _record(question, abstained, **fields):
+    values = metrics.question_metrics(question, text="The sources do not say." if abstained else "Bagheri.",
+                                      claimed="" if abstained else "Bagheri.", abstained=abstained,
+                                      sentences=[] if abstained else [sentence("alpha", ["alpha"])], retrieved_docs=["a"])
+    return {**question, **fields, "metrics": values}
+
+
+def test_aggregate_when_everything_abstained():
+    unanswerable = {**QUESTION, "id": "u", "type": "unanswerable", "facts": [], "documents": [], "split": "heldout", "language": "fr"}
+    records = [_record(QUESTION, True), _record(unanswerable, True)]
+    groups = metrics.aggregate(records)
+    overall = groups["all"]
+    assert "citation_recall" not in overall and "faithfulness" not in overall  # nothing was claimed
+    assert overall["abstention_accuracy"] == {"value": 1.0, "n": 1}
+    assert overall["false_abstention_rate"] == {"value": 1.0, "n": 1}
+    assert overall["answer_correctness"] == {"value": 0.0, "n": 1}
+    assert groups["split=heldout"]["abstention_accuracy"]["n"] == 1 and "split=tune" in groups
+    assert set(groups) >= {"language=en", "language=fr", "type=single-source", "type=unanswerable"}
+
+
+def test_aggregate_averages_per_question():
+    records = [_record(QUESTION, False), _record({**QUESTION, "id": "q2"}, True)]
+    overall = metrics.aggregate(records)["all"]
+    assert overall["answer_correctness"] == {"value": 0.25, "n": 2}
+    assert overall["citation_recall"] == {"value": 1.0, "n": 1}
+    assert overall["hit@1"] == {"value": 1.0, "n": 2}
+
+
+def test_compare_knows_which_way_is_better():
+    baseline = {"m/all/citation_recall": 0.9, "m/all/false_abstention_rate": 0.1, "m/all/mrr": 0.5, "m/all/hit@1": 0.5}
+    current = {"m/all/citation_recall": 0.8, "m/all/false_abstention_rate": 0.2, "m/all/mrr": 0.6, "m/all/hit@1": 0.53}
+    found = metrics.compare(current, baseline, tolerance=0.05)
+    assert [r["metric"] for r in found["regressions"]] == ["m/all/citation_recall", "m/all/false_abstention_rate"]
+    assert [r["metric"] for r in found["improvements"]] == ["m/all/mrr"]
+    assert metrics.compare(current, {"m/all/citation_recall": 0.84}, 0.05)["regressions"] == []
