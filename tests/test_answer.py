@@ -13,7 +13,7 @@ from rag.answer import Answerer
 from rag.ingest.pipeline import ingest
 from rag.llm.client import LLMError
 from tests.fakes.openai_server import FakeOpenAI
-from tests.rag_fixtures import ARABIC, CORPUS, FRENCH, make_context
+from tests.rag_fixtures import CORPUS, FRENCH, make_context
 
 INJECTION = (
     "Iran and Russia held talks on energy cooperation in Moscow last week.\n\n"

@@ -20,7 +20,7 @@ from rag.embeddings import Embedder
 from rag.ingest.chunking import chunk_document
 from rag.ingest.clean import clean_text, find_date, guess_title
 from rag.ingest.language import detect_language
-from rag.ingest.loaders import LoadError, load_file, read_sidecar
+from rag.ingest.loaders import LoadError, load_file
 from rag.store import VectorStore
 
 PIPELINE_VERSION = "1"  # bump when cleaning or chunking changes so every document is rebuilt
