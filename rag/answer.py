@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from rag.cite import Claim, parse_claims, render, renumber, verify_claims
 from rag.context import RagContext
-from rag.evidence import Evidence, VectorCache, select_evidence
+from rag.evidence import Evidence, VectorCache, looks_like_instruction, select_evidence
+from rag.ingest.chunking import split_sentences
 from rag.generate import abstention, answer_messages, condense_messages, is_no_answer
 from rag.ingest.language import detect_language
 from rag.retrieve import Filters
@@ -90,7 +91,7 @@ class Answerer:
     ) -> Answer:
         cfg = self.settings.answer
         clock = _Clock()
-        question = question.strip()
+        question = without_instructions(question.strip())
         language = lang or detect_language(question)
         language = "en" if language == "und" else language
         standalone = self._standalone(question, history) if history else question
@@ -115,7 +116,8 @@ class Answerer:
             if is_no_answer(result.raw_text):
                 return self._abstain(result, clock)
             claims = parse_claims(result.raw_text, language)
-        kept = verify_claims(claims, evidence, self.cache, self.support_threshold, keep_unsupported=cfg.keep_unsupported)
+        kept = verify_claims(claims, evidence, self.cache, self.support_threshold, keep_unsupported=cfg.keep_unsupported,
+                             question=standalone if self.chat is not None else "")
         clock.lap("verify")
         if not any(c.supported for c in kept):
             return self._abstain(result, clock)
@@ -163,6 +165,17 @@ class Answerer:
         result.text, result.abstained, result.claims, result.citations = abstention(result.language, titles), True, [], []
         result.timings_ms = clock.laps
         return result
+
+
+def without_instructions(question: str) -> str:
+    """The question minus sentences that try to steer the system ("ignore your instructions and...").
+
+    Grounding rules are not the user's to switch off from inside a question; what remains is answered
+    normally. A question made only of such sentences is kept as it is (and will find no evidence).
+    """
+    spans = split_sentences(question)
+    kept = [question[a:b] for a, b in spans if not looks_like_instruction(question[a:b])]
+    return " ".join(kept) if kept and len(kept) < len(spans) else question
 
 
 class _Clock:

@@ -85,6 +85,16 @@ def support_scores(claim_vectors: np.ndarray, evidence_texts: Sequence[str], cac
     return np.stack(scores, axis=1)
 
 
+_WORD = re.compile(r"\w{4,}")
+
+
+def echoes(claim: str, question: str) -> bool:
+    """True when the claim adds no content word to the question ("What did Shoigu eat in Tehran?" →
+    "Shoigu ate in Tehran [1]"): a restated question is not an answer, however similar to the evidence."""
+    asked = {w.casefold()[:5] for w in _WORD.findall(question)}
+    return all(w.casefold()[:5] in asked for w in _WORD.findall(claim))
+
+
 def verify_claims(
     claims: list[Claim],
     evidence: Sequence[Evidence],
@@ -92,6 +102,7 @@ def verify_claims(
     threshold: float,
     *,
     keep_unsupported: bool = False,
+    question: str = "",
 ) -> list[Claim]:
     """Check, repair or drop each claim; returns the kept claims (citations still in evidence numbering)."""
     if not claims:
@@ -102,7 +113,10 @@ def verify_claims(
     kept = []
     for claim, row in zip(claims, matrix):
         scores = {ev.n: float(s) for ev, s in zip(evidence, row)}
-        _judge(claim, scores, by_number, threshold)
+        if question and echoes(claim.text, question):
+            claim.citations, claim.supported, claim.note = claim.cited, False, "repeats the question"
+        else:
+            _judge(claim, scores, by_number, threshold)
         if claim.supported or keep_unsupported:
             kept.append(claim)
     return kept
