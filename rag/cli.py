@@ -229,6 +229,19 @@ def run_eval(ctx: typer.Context) -> None:
 
 
 @app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs RAG_UI_USER and RAG_UI_PASSWORD.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web UI.")] = 7860,
+) -> None:
+    """Start the web UI (chat with clickable sources, summaries, your library) on http://HOST:PORT/."""
+    from ui.app import main as run_ui
+
+    with user_errors():
+        code = run_ui(["--host", host, "--port", str(port)])
+    raise typer.Exit(code or 0)
+
+
+@app.command()
 def config() -> None:
     """Print the effective settings (secrets redacted) and where they can be set."""
     with user_errors():

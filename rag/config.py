@@ -179,8 +179,17 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
     def redacted(self) -> dict[str, Any]:
-        """Settings as plain data with every secret replaced, safe to print or log."""
-        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+        """Settings as plain data with every secret replaced, safe to print or log (SecretStr fields dump
+        as '**********'; credentials written into URLs, http://user:pass@host, are masked too)."""
+        return _mask_url_credentials(self.model_dump(mode="json"))
+
+
+def _mask_url_credentials(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_url_credentials(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return re.sub(r"(?<=://)[^/@\s]+@", "***@", value)
+    return value
 
 
 def load_settings(**overrides: Any) -> Settings:

