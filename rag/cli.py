@@ -198,13 +198,69 @@ def print_answer(result) -> None:
     dropped = [c for c in result.claims if not c.supported]
     for claim in dropped:
         console.print(f"[yellow]unsupported:[/] {claim.text} ({claim.note})", highlight=False)
-    if result.citations:
+    print_sources(result.citations)
+    console.print(f"[dim]{result.mode} · {result.timings_ms.get('total', 0) / 1000:.1f} s[/]")
+
+
+def print_sources(citations) -> None:
+    """Each cited sentence in its original language, with title, outlet, date and language."""
+    if citations:
         console.print("\n[bold]Sources[/]")
-    for ev in result.citations:
+    for ev in citations:
         where = ", ".join(x for x in (ev.source, ev.date, ev.language) if x)
         console.print(f"[bold][{ev.n}][/] [cyan]{ev.title}[/] ({where})", highlight=False)
         console.print(f"    “{' '.join(ev.text.split())}”", highlight=False)
-    console.print(f"[dim]{result.mode} · {result.timings_ms.get('total', 0) / 1000:.1f} s[/]")
+
+
+@app.command()
+def summarize(
+    topic: Annotated[Optional[str], typer.Option("--topic", help="What to summarise; omit for the selected documents as a whole.")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the summary (ISO code).")] = "en",
+    docs: Annotated[Optional[list[str]], typer.Option("--docs", help="Only this document id (repeatable; see `rag sources`).")] = None,
+    source_lang: Annotated[Optional[str], typer.Option("--source-lang", help="Only sources in these languages, comma-separated, e.g. ar,de.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only documents dated on or after YYYY-MM-DD.")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Only documents dated on or before YYYY-MM-DD.")] = None,
+    length: Annotated[str, typer.Option(help="short, medium or long.")] = "medium",
+    llm: Annotated[Optional[str], typer.Option("--llm", help="local (bundled model), openai or none (extractive).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Everything as JSON: points, citations, coverage, agreements, differences.")] = False,
+) -> None:
+    """Summarise what the sources say, across languages, every sentence citing [n] its source sentence,
+    with where sources agree or differ and which documents and languages were drawn on. Ctrl-C stops it
+    cleanly with what is done so far."""
+    import threading
+
+    from rag.summarise import Summariser
+
+    if length not in ("short", "medium", "long") or llm not in (None, "local", "openai", "none"):
+        err_console.print("[bold red]Error:[/] --length must be short, medium or long; --llm local, openai or none.")
+        raise typer.Exit(2)
+    languages = [code.strip() for code in (source_lang or "").split(",") if code.strip()] or None
+    cancel = threading.Event()
+    with user_errors():
+        summariser = Summariser(_context(), llm=llm)
+
+        def run(progress):
+            try:
+                return summariser.summarise(topic, lang=lang, doc_ids=docs, source_languages=languages, since=since,
+                                            until=until, length=length, progress=lambda step, done, total: progress(done, total, step),
+                                            cancel=cancel)
+            except KeyboardInterrupt:  # the summariser checks `cancel` between steps
+                cancel.set()
+                raise
+
+        result = _with_progress("Summarising", run)
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    console.print(result.text, highlight=False)
+    for label, statements in (("Sources agree", result.agreements), ("Sources differ", result.differences)):
+        for statement in statements:
+            console.print(f"[bold]{label}:[/] {statement.text}", highlight=False)
+    cov = result.coverage
+    console.print(f"[dim]Drew on {len(cov.cited)} of {len(cov.available)} documents "
+                  f"({', '.join(sorted({cov.available[d] for d in cov.cited})) or 'none'}); "
+                  f"{len(result.dropped)} sentences rejected by verification{'; cancelled' if result.cancelled else ''}.[/]")
+    print_sources(result.citations)
 
 
 EVAL_TARGETS = {"grounding": "evals.grounding", "retrieval": "evals.retrieval"}

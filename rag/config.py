@@ -109,6 +109,20 @@ class AnswerSettings(BaseModel):
     extractive_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted in --llm none mode.")
 
 
+class SummarySettings(BaseModel):
+    """How summaries pick and merge material. Similarities default to the embedder's calibrated answer
+    thresholds, because cosine scales differ per embedder."""
+
+    k_per_language: int = Field(4, ge=1, le=50, description="Chunks retrieved per source language.")
+    relevance_floor: float | None = Field(None, ge=-1, le=1, description="Chunks less similar to the topic are left out (default: the embedder's relevance threshold).")
+    prompt_tokens: int = Field(450, ge=100, le=8000, description="Budget of one per-document prompt (cl100k tokens).")
+    mmr_lambda: float = Field(0.7, ge=0, le=1, description="Relevance vs novelty when picking sentences.")
+    theme_similarity: float | None = Field(None, ge=-1, le=1, description="Points this similar share a theme (default: the embedder's support threshold).")
+    same_share: float = Field(0.6, ge=0, le=1, description="How far from the theme similarity towards identical two sentences must be to say the same thing.")
+    points: dict[str, int] = Field(default_factory=lambda: {"short": 1, "medium": 2, "long": 3}, description="Sentences per document, by length.")
+    documents: dict[str, int] = Field(default_factory=lambda: {"short": 4, "medium": 8, "long": 16}, description="Documents at most, by length.")
+
+
 class LLMSettings(BaseModel):
     """The OpenAI-compatible chat endpoint used for answers and summaries."""
 
@@ -143,6 +157,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    summary: SummarySettings = Field(default_factory=SummarySettings)
 
     @classmethod
     def settings_customise_sources(
