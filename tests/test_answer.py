@@ -185,3 +185,20 @@ def test_instructions_inside_the_question_are_not_obeyed(indexed, fake):
     prompt = fake.chat_requests[0].body["messages"][-1]["content"]
     assert "PWNED" not in prompt and "Question: Who is Ali Akbar Ahmadian?" in prompt
     assert any(Path(h.path).stem == FRENCH for h in result.retrieved[:3])
+
+
+@pytest.mark.slow
+def test_real_local_model_answers_with_verified_citations(indexed):
+    """The bundled llama.cpp server end to end (temperature 0, fixed seed, no prompt cache): whatever the
+    small model writes, what reaches the user is cited, verified or an abstention."""
+    ctx = make_context(indexed / "data", llm={"backend": "local", "max_tokens": 60})
+    answerer = Answerer(ctx)
+    first = answerer.answer("How many people were killed in the Kerman bombing?")
+    again = answerer.answer("How many people were killed in the Kerman bombing?")
+    assert first.raw_text and first.raw_text == again.raw_text  # deterministic
+    assert first.tokens["prompt"] > 0 and "generation" in first.timings_ms
+    if not first.abstained:
+        assert first.claims and all(c.supported and c.citations for c in first.claims)
+        cited = {n for c in first.claims for n in c.citations}
+        assert cited == {ev.n for ev in first.citations} == set(range(1, len(first.citations) + 1))
+        assert all(f"[{n}]" in first.text for n in cited)
