@@ -74,7 +74,7 @@ class FakeOpenAI:
         class Handler(_Handler):
             server_fake = fake
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # a handler sleeping in a delay fault must not hold up exit
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -93,6 +93,16 @@ class FakeOpenAI:
             out = self.responder(body)
             return out if isinstance(out, Reply) else Reply(out)
         return Reply()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client hanging up mid-stream (a test cancelling, a timeout) is normal here, not an error to print."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 def embed(text: str, dim: int) -> list[float]:
