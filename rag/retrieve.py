@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.embeddings import Embedder
-from rag.store import Hit, VectorStore, _date_key
+from rag.store import Hit, VectorStore, date_key
 
 
 @dataclass
@@ -24,15 +24,32 @@ class Filters:
             clauses.append({"language": {"$in": list(self.languages)}})
         if self.doc_ids:
             clauses.append({"doc_id": {"$in": list(self.doc_ids)}})
-        if self.since:
-            clauses.append({"date_key": {"$gte": _date_key(self.since)}})
-        if self.until:
-            clauses.append({"date_key": {"$lte": _date_key(self.until)}})
-        if self.since and not self.until:
-            clauses.append({"date_key": {"$gt": 0}})  # undated documents cannot satisfy a date range
+        low, high = self._date_bounds()
+        if low is not None:
+            clauses.append({"date_key": {"$gte": low}})
+        if high is not None:
+            clauses.append({"date_key": {"$lte": high}})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def matches(self, doc_id: str, language: str, date: str | None) -> bool:
+        """The same filters applied to one document record (what `where()` asks Chroma for chunks)."""
+        low, high = self._date_bounds()
+        key = date_key(date)
+        return (
+            (not self.doc_ids or doc_id in self.doc_ids)
+            and (not self.languages or language in self.languages)
+            and (low is None or key >= low)
+            and (high is None or key <= high)
+        )
+
+    def _date_bounds(self) -> tuple[int | None, int | None]:
+        """Inclusive date-key bounds. Any date bound excludes undated documents (key 0): a document
+        with no known date cannot be said to fall in a range, whichever side of it is open."""
+        if not (self.since or self.until):
+            return None, None
+        return (date_key(self.since) if self.since else 1), (date_key(self.until) if self.until else None)
 
 
 def search(store: VectorStore, embedder: Embedder, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:

@@ -68,7 +68,7 @@ _UNSET = {"source": "", "date": ""}  # Chroma metadata cannot hold None
 _REGISTRY_VECTOR = [1.0]  # the registry is looked up by id only; Chroma still wants a vector
 
 
-def _date_key(date: str | None) -> int:
+def date_key(date: str | None) -> int:
     """yyyymmdd as an int so Chroma can filter date ranges with $gte/$lte (0 = unknown)."""
     digits = (date or "").replace("-", "")[:8]
     return int(digits) if len(digits) == 8 and digits.isdigit() else 0
@@ -291,7 +291,7 @@ def _chunk_meta(doc: Document, chunk: Chunk) -> dict[str, Any]:
         "title": doc.title,
         "source": doc.source or _UNSET["source"],
         "date": doc.date or _UNSET["date"],
-        "date_key": _date_key(doc.date),
+        "date_key": date_key(doc.date),
         "path": doc.path,
         "token_count": chunk.token_count,
     }

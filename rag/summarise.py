@@ -36,7 +36,7 @@ from rag.generate import abstention, evidence_block, language_name
 from rag.ingest.clean import _strip_marks  # accent- and case-free form, as rag.consistency matches names
 from rag.ingest.language import detect_language
 from rag.retrieve import Filters
-from rag.store import DocRecord, Hit, _date_key
+from rag.store import DocRecord, Hit
 from rag.tokens import count_tokens
 
 Length = Literal["short", "medium", "long"]
@@ -189,7 +189,7 @@ class Summariser:
         topic = (topic or "").strip() or None
         filters = Filters(list(source_languages or []) or None, list(doc_ids or []) or None, since, until)
         result = Summary(topic, lang, self.mode)
-        available = [r for r in self.ctx.store.documents().values() if _matches(r, filters)]
+        available = [r for r in self.ctx.store.documents().values() if filters.matches(r.doc_id, r.language, r.date)]
         result.coverage = Coverage({r.doc_id: r.language for r in available})
         target = self.cache.query(topic) if topic else None
         sources, closest = self._sources(available, target, filters)
@@ -357,17 +357,6 @@ class Summariser:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _matches(record: DocRecord, filters: Filters) -> bool:
-    """The registry-side twin of `Filters.where()` (same date semantics), to know what is available."""
-    key = _date_key(record.date)
-    return (
-        (not filters.doc_ids or record.doc_id in filters.doc_ids)
-        and (not filters.languages or record.language in filters.languages)
-        and (not filters.since or (key >= _date_key(filters.since) and key > 0))
-        and (not filters.until or key <= _date_key(filters.until))
-    )
 
 
 def _balanced(sources: list[_Source], limit: int, newest_first: bool) -> list[_Source]:

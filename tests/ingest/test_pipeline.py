@@ -141,6 +141,8 @@ def test_language_filter_and_date_range(tmp_path, corpus_copy):
     dated = search(ctx.store, ctx.embedder, "Iran Russia", k=10, filters=Filters(since="2023-09-01", until="2023-09-30"))
     assert dated and {Path(h.path).stem for h in dated} == {ARABIC}
     assert search(ctx.store, ctx.embedder, "Iran Russia", k=10, filters=Filters(since="2030-01-01")) == []
+    until = search(ctx.store, ctx.embedder, "Iran Russia", k=10, filters=Filters(until="2023-12-31"))
+    assert until and {Path(h.path).stem for h in until} == {ARABIC}  # undated articles are outside any range
 
 
 def _many_articles(folder: Path, copies: int) -> None:
