@@ -77,7 +77,7 @@ class Answerer:
         cfg, embedder = self.settings.answer, ctx.embedder
         self.support_threshold = embedder.support_threshold if cfg.support_threshold is None else cfg.support_threshold
         self.relevance_threshold = embedder.relevance_threshold if cfg.relevance_threshold is None else cfg.relevance_threshold
-        self.cache = VectorCache(ctx.embedder, path=self.settings.data_dir / "cache" / "sentence-vectors.sqlite")
+        self.cache = VectorCache(ctx.embedder, path=self.settings.vector_cache_path)
 
     def answer(
         self,
@@ -90,7 +90,7 @@ class Answerer:
         on_token: TokenFn | None = None,
     ) -> Answer:
         cfg = self.settings.answer
-        clock = _Clock()
+        clock = StepClock()
         question = without_instructions(question.strip())
         language = lang or detect_language(question)
         language = "en" if language == "und" else language
@@ -132,7 +132,7 @@ class Answerer:
         rewritten = self.chat.complete(condense_messages(history, question), max_tokens=80).strip()
         return rewritten.splitlines()[0].strip() if rewritten else question
 
-    def _generate(self, messages, on_token: TokenFn | None, clock: "_Clock") -> str:
+    def _generate(self, messages, on_token: TokenFn | None, clock: "StepClock") -> str:
         if on_token is None:
             text = self.chat.complete(messages)
             clock.lap("generation")
@@ -160,7 +160,7 @@ class Answerer:
         chosen += [ev for ev in ranked if ev not in chosen][: max(0, self.settings.answer.extractive_sentences - len(chosen))]
         return [Claim(text=ev.text, cited=[ev.n]) for ev in sorted(chosen, key=lambda ev: ev.n)]
 
-    def _abstain(self, result: Answer, clock: "_Clock") -> Answer:
+    def _abstain(self, result: Answer, clock: "StepClock") -> Answer:
         titles = [h.title for h in result.retrieved[:3]]
         result.text, result.abstained, result.claims, result.citations = abstention(result.language, titles), True, [], []
         result.timings_ms = clock.laps
@@ -178,7 +178,7 @@ def without_instructions(question: str) -> str:
     return " ".join(kept) if kept and len(kept) < len(spans) else question
 
 
-class _Clock:
+class StepClock:
     """Milliseconds per step and in total, for the answer's timings and bench/answer.py."""
 
     def __init__(self) -> None:

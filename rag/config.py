@@ -190,6 +190,11 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
+    def vector_cache_path(self) -> Path:
+        """Sentence vectors cached between runs (rag.evidence.VectorCache), shared by answers and summaries."""
+        return self.data_dir / "cache" / "sentence-vectors.sqlite"
+
+    @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -51,7 +50,6 @@ CHECKS: list[tuple[str, Callable[[RagContext], str]]] = [
 
 def run_checks(ctx: RagContext) -> Iterator[Check]:
     """Run every check, reporting failures as text instead of raising."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     for name, check in CHECKS:
         try:
             yield name, True, check(ctx)

@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from rag import consistency
-from rag.answer import _Clock
+from rag.answer import StepClock
 from rag.cite import Claim, parse_claims, render, renumber, verify_claims
 from rag.consistency import arabic_skeleton, claim_names, latin_skeleton
 from rag.config import SummarySettings
@@ -164,7 +164,7 @@ class Summariser:
         self.mode = "extractive" if backend == "none" else backend
         app, embedder = ctx.settings, ctx.embedder
         self.chat = make_chat_client(app.model_copy(update={"llm": app.llm.model_copy(update={"backend": backend})}))
-        self.cache = VectorCache(embedder, path=app.data_dir / "cache" / "sentence-vectors.sqlite")
+        self.cache = VectorCache(embedder, path=app.vector_cache_path)
         self.support = embedder.support_threshold if app.answer.support_threshold is None else app.answer.support_threshold
         self.floor = embedder.relevance_threshold if self.cfg.relevance_floor is None else self.cfg.relevance_floor
         self.theme = self.support if self.cfg.theme_similarity is None else self.cfg.theme_similarity
@@ -185,7 +185,7 @@ class Summariser:
     ) -> Summary:
         """A cited summary in `lang` of `topic` across the matching documents, or, without a topic, of the
         matching documents as a whole; `cancel` stops it between steps with what is done so far."""
-        clock = _Clock()
+        clock = StepClock()
         topic = (topic or "").strip() or None
         filters = Filters(list(source_languages or []) or None, list(doc_ids or []) or None, since, until)
         result = Summary(topic, lang, self.mode)
