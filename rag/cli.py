@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rag.config import ConfigError
+from rag.config import ConfigError, configure_logging, load_settings
 from rag.context import RagContext
 from rag.embeddings import EmbedderError
 from rag.llm.client import LLMError
@@ -45,6 +45,14 @@ def user_errors() -> Iterator[None]:
     except USER_ERRORS as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+
+
+@app.callback()
+def _logging() -> None:
+    # Before any command, so every library's log records pass the secret filter (RAG_LOG_LEVEL); invalid
+    # settings are left for the command itself to report.
+    with suppress(ConfigError):
+        configure_logging(load_settings())
 
 
 def _context() -> RagContext:

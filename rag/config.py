@@ -9,9 +9,11 @@ embedder so the same code reaches OpenAI, vLLM, Ollama or a llama.cpp server.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import re
 
@@ -25,6 +27,7 @@ from pydantic_settings import (
 
 EmbedderName = Literal["e5-small", "use", "openai"]
 LLMBackend = Literal["local", "openai", "none"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 class ConfigError(ValueError):
@@ -151,6 +154,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default_factory=_default_data_dir, description="Embedded Chroma, model cache, uploads.")
+    log_level: LogLevel = Field("WARNING", description="Log level of the CLI and web UI on stderr (INFO shows HTTP requests, "
+                                "DEBUG much more); secrets are masked in every line.")
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
@@ -203,13 +208,63 @@ class Settings(BaseSettings):
         as '**********'; credentials written into URLs, http://user:pass@host, are masked too)."""
         return _mask_url_credentials(self.model_dump(mode="json"))
 
+    def secrets(self) -> list[str]:
+        """Every secret value these settings hold: API keys, the Chroma token, user:password in URLs."""
+        keys = [self.llm.api_key, self.embedder.openai_api_key, self.chroma.auth_token]
+        found = {k.get_secret_value() for k in keys if k is not None}
+        for url in (self.llm.base_url, self.embedder.openai_base_url):
+            userinfo = urlsplit(url or "").netloc.rpartition("@")[0]
+            found |= {userinfo, userinfo.partition(":")[2]}
+        return sorted(found - {""}, key=len, reverse=True)  # longest first: a key containing another is masked whole
+
+
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
 
 def _mask_url_credentials(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _mask_url_credentials(v) for k, v in value.items()}
     if isinstance(value, str):
-        return re.sub(r"(?<=://)[^/@\s]+@", "***@", value)
+        return _URL_CREDENTIALS.sub("***@", value)
     return value
+
+
+def public_url(url: str) -> str:
+    """The URL without any user:password part, fit for messages."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
+
+
+class SecretFilter(logging.Filter):
+    """Masks the given secrets, and any user:password@ in URLs, in log records (message, traceback and
+    stack), so a handler with this filter never writes them whichever library logged the record (httpx,
+    for one, logs request URLs with their credentials at INFO)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return _URL_CREDENTIALS.sub("***@", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_text = record.exc_text and self.scrub(record.exc_text)
+        record.stack_info = record.stack_info and self.scrub(record.stack_info)
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    """Send log records to stderr at `settings.log_level` through a SecretFilter, replacing any other root
+    handler (e.g. the one OPENAI_LOG=debug installs) so no unfiltered handler is left."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter(settings.secrets()))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
 
 
 def load_settings(**overrides: Any) -> Settings:

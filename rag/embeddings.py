@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.config import Settings
+from rag.config import Settings, public_url
 
 
 class EmbedderError(RuntimeError):
@@ -150,7 +150,7 @@ class OpenAIEmbedder:
         try:
             response = self._client.embeddings.create(model=self._model, input=texts)
         except openai.APIConnectionError:
-            raise EmbedderError(f"Cannot reach the embeddings endpoint at {self._client.base_url}.") from None
+            raise EmbedderError(f"Cannot reach the embeddings endpoint at {public_url(str(self._client.base_url))}.") from None
         except openai.AuthenticationError:
             raise EmbedderError("The embeddings endpoint rejected the API key; check OPENAI_API_KEY.") from None
         except openai.APIStatusError as exc:

@@ -10,7 +10,9 @@ the index never shows a document half-written.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from rag import fusion
-from rag.config import Settings
+from rag.config import ChromaSettings, Settings
 from rag.documents import Chunk, Document
 
 
@@ -108,6 +110,31 @@ def _embedded_client(settings: Settings):
 _CLIENTS: dict[str, Callable[[Settings], Any]] = {"embedded": _embedded_client, "http": _http_client}
 
 
+def _transport_failure(exc: BaseException | None):
+    """The network error (httpx) that caused `exc`, if any: chromadb raises some bare, wraps others."""
+    import httpx
+
+    while exc is not None and not isinstance(exc, httpx.TransportError):
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return exc
+
+
+def _unreachable(cfg: ChromaSettings, exc: Exception) -> StoreError:
+    """The error for a Chroma server that cannot be reached (down, wrong address, network): what, where,
+    and what to do, without the HTTP library's exception text."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        reason = "timed out"
+    else:  # "[Errno 111] Connection refused" -> "connection refused"
+        reason = re.sub(r"^\[Errno -?\d+\]\s*", "", _short(exc)).rstrip(".").lower() or "connection lost"
+    return StoreError(
+        f"The Chroma server at {cfg.host}:{cfg.port} is unreachable ({reason}). Start it with "
+        f"`chroma run --host {cfg.host} --port {cfg.port} --path DIR` or check RAG_CHROMA__HOST and RAG_CHROMA__PORT; "
+        "a running app reconnects by itself once the server is back."
+    )
+
+
 def make_client(settings: Settings):
     """Connect to Chroma in the mode the settings imply, turning connection failures into StoreError."""
     cfg = settings.chroma
@@ -116,6 +143,8 @@ def make_client(settings: Settings):
         client.heartbeat()
         return client
     except Exception as exc:
+        if failure := _transport_failure(exc):
+            raise _unreachable(cfg, failure) from None
         where = f"the Chroma server at {cfg.host}:{cfg.port}" if cfg.mode == "http" else f"embedded Chroma in {settings.chroma_path}"
         hint = (
             "Is `chroma run --host 127.0.0.1 --port N --path DIR` running, and are RAG_CHROMA__HOST/PORT, tenant, database and token right?"
@@ -130,37 +159,67 @@ def _short(exc: Exception) -> str:
     return text[0][:300] if text else ""
 
 
+def _reconnecting(method):
+    """Wrap a VectorStore operation for a Chroma server that comes and goes under a long-running app.
+
+    The HTTP client reconnects by itself on the next request, so a server that is down only needs a
+    readable StoreError. Collection handles go stale when the collection was rebuilt by another process
+    (`rag ingest --reindex`) or the server came back on other data: they are reopened by name (with the
+    embedder check) and the operation, idempotent like all of them, is retried once.
+    """
+
+    @functools.wraps(method)
+    def run(self: VectorStore, *args, **kwargs):
+        from chromadb.errors import NotFoundError
+
+        try:
+            try:
+                return method(self, *args, **kwargs)
+            except NotFoundError:
+                self._open_collections()
+                return method(self, *args, **kwargs)
+        except Exception as exc:
+            if failure := _transport_failure(exc):
+                raise _unreachable(self.settings.chroma, failure) from None
+            raise
+
+    return run
+
+
 class VectorStore:
     """Chunk vectors plus the registry of committed documents, for one embedder."""
 
-    def __init__(self, client, name: str, embedder_name: str, dim: int) -> None:
+    def __init__(self, client, settings: Settings, embedder_name: str, dim: int) -> None:
         self.client = client
-        self.name = name
+        self.settings = settings
+        self.name = settings.chroma.collection
         self.embedder_name = embedder_name
-        self.chunks = self._open_chunks(embedder_name, dim)
-        self.registry = client.get_or_create_collection(f"{name}-docs", embedding_function=None)
+        self.dim = dim
+        self._open_collections()
         self._max_batch = max(1, int(getattr(client, "get_max_batch_size", lambda: 1000)()))
 
-    def _open_chunks(self, embedder_name: str, dim: int):
-        collection = self.client.get_or_create_collection(
+    def _open_collections(self) -> None:
+        chunks = self.client.get_or_create_collection(
             self.name,
             embedding_function=None,
-            metadata={"embedder": embedder_name, "dim": dim},
+            metadata={"embedder": self.embedder_name, "dim": self.dim},
             configuration={"hnsw": {"space": "cosine"}},
         )
-        built_with = (collection.metadata or {}).get("embedder")
-        built_dim = (collection.metadata or {}).get("dim")
-        if built_with != embedder_name or built_dim != dim:
+        built_with = (chunks.metadata or {}).get("embedder")
+        built_dim = (chunks.metadata or {}).get("dim")
+        if built_with != self.embedder_name or built_dim != self.dim:
             raise StoreError(
                 f"Collection '{self.name}' was built with embedder '{built_with}' ({built_dim} dims), "
-                f"but the current embedder is '{embedder_name}' ({dim} dims). Either set "
+                f"but the current embedder is '{self.embedder_name}' ({self.dim} dims). Either set "
                 f"RAG_EMBEDDER__NAME={built_with}, choose another collection with RAG_CHROMA__COLLECTION, "
                 f"or rebuild this one with `rag ingest --reindex PATHS`."
             )
-        return collection
+        self.chunks = chunks  # only once it fits: a refused collection must not be queried on the next call
+        self.registry = self.client.get_or_create_collection(f"{self.name}-docs", embedding_function=None)
 
     # -- reading ---------------------------------------------------------------------------------
 
+    @_reconnecting
     def documents(self, with_text: bool = False) -> dict[str, DocRecord]:
         """Every committed document, by id."""
         include = ["metadatas", "documents"] if with_text else ["metadatas"]
@@ -170,13 +229,16 @@ class VectorStore:
                 records[doc_id] = _record(doc_id, metas[i], docs[i] if docs else "")
         return records
 
+    @_reconnecting
     def document(self, doc_id: str) -> DocRecord | None:
         got = self.registry.get(ids=[doc_id], include=["metadatas", "documents"])
         return _record(doc_id, got["metadatas"][0], got["documents"][0]) if got["ids"] else None
 
+    @_reconnecting
     def count(self) -> int:
         return self.chunks.count()
 
+    @_reconnecting
     def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
         """Top-k committed chunks (uncommitted versions are filtered out).
 
@@ -207,6 +269,7 @@ class VectorStore:
             hits = [hits[i] for i in order]
         return hits[:k]
 
+    @_reconnecting
     def document_chunks(self, doc_id: str) -> list[Hit]:
         """All committed chunks of one document in reading order (for summaries and the UI)."""
         record = self.document(doc_id)
@@ -237,6 +300,7 @@ class VectorStore:
 
     # -- writing ---------------------------------------------------------------------------------
 
+    @_reconnecting
     def write_documents(self, batch: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]], ingested_at: str, replaced: set[str]) -> None:
         """Commit new document versions in the crash-safe order described in the module doc.
 
@@ -262,11 +326,13 @@ class VectorStore:
             if doc.doc_id in replaced:
                 self.chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.content_hash}}]})
 
+    @_reconnecting
     def delete_document(self, doc_id: str) -> None:
         """Uncommit first, then remove the chunks: a crash in between leaves only ignorable chunks."""
         self.registry.delete(ids=[doc_id])
         self.chunks.delete(where={"doc_id": doc_id})
 
+    @_reconnecting
     def remove_uncommitted(self) -> int:
         """Delete chunks no committed document owns (left by an interrupted ingestion)."""
         committed = {doc_id: rec.content_hash for doc_id, rec in self.documents().items()}
@@ -356,7 +422,7 @@ def open_store(settings: Settings, embedder_name: str, dim: int) -> VectorStore:
     """Open (creating if needed) the configured collection for this embedder."""
     client = make_client(settings)
     try:
-        return VectorStore(client, settings.chroma.collection, embedder_name, dim)
+        return VectorStore(client, settings, embedder_name, dim)
     except StoreError:
         raise
     except Exception as exc:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.rag_fixtures import ARABIC, REPO
+from rag.ingest.pipeline import ingest
+from tests.rag_fixtures import ARABIC, CORPUS, GERMAN, REPO, free_port, make_context
 
 SECRET = "sk-very-secret-value-123"
+KEY, PASSWORD, TOKEN = "sk-test-SECRET123", "PASSWORD999", "tok-SECRET456"
+LEAKS = ("SECRET123", PASSWORD, "SECRET456", base64.b64encode(f"alice:{PASSWORD}".encode()).decode())  # last: a Basic auth header
 
 
 def rag(*args: str, data: Path, **env: str) -> subprocess.CompletedProcess:
@@ -82,3 +86,61 @@ def test_help_teaches_every_command():
     shown = subprocess.run([sys.executable, "-m", "rag.cli", "--help"], capture_output=True, text=True, cwd=REPO)
     for command in ("ingest", "sources", "search", "ask", "eval", "config", "doctor", "quickstart"):
         assert command in shown.stdout
+
+
+def with_credentials(url: str) -> str:
+    return url.replace("://", f"://alice:{PASSWORD}@")
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        assert not [leak for leak in LEAKS if leak in text]
+
+
+def test_no_secret_in_output_errors_or_debug_logs(tmp_path, fake_openai, chroma_server):
+    """An API key, a Chroma token and user:password in the endpoint URL, with our DEBUG logging and the
+    openai library's own (OPENAI_LOG), through `rag config`, `rag doctor` and `rag ask`, against an LLM
+    that rejects the key, and against unreachable LLM and embeddings endpoints."""
+    data = tmp_path / "data"
+    chroma = {"RAG_CHROMA__HOST": chroma_server.host, "RAG_CHROMA__PORT": str(chroma_server.port), "RAG_CHROMA__AUTH_TOKEN": TOKEN}
+    ctx = make_context(data, embedder="use", chroma={"host": chroma_server.host, "port": chroma_server.port})
+    ingest([CORPUS / f"{GERMAN}.txt"], ctx.settings, ctx.store, ctx.embedder)
+    fake_openai.api_key = "the-accepted-key"
+    env = {**chroma, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": with_credentials(fake_openai.base_url), "RAG_LLM__BACKEND": "openai",
+           "RAG_LLM__MODEL": "fake-model", "RAG_LLM__MAX_RETRIES": "0", "RAG_LOG_LEVEL": "DEBUG", "OPENAI_LOG": "debug"}
+    down = with_credentials(f"http://127.0.0.1:{free_port()}/v1")
+
+    config = rag("config", data=data, **env)
+    doctor = rag("doctor", data=data, **env)
+    rejected = rag("ask", "What did Mossad chief David Barnea warn about?", data=data, **{**env, "OPENAI_BASE_URL": fake_openai.base_url})
+    unreachable = rag("doctor", data=data, **{**env, "OPENAI_BASE_URL": down, "RAG_EMBEDDER__NAME": "openai"})
+    for run in (config, doctor, rejected, unreachable):
+        assert_no_secret(run.stdout, run.stderr)
+
+    shown = json.loads(config.stdout)
+    assert shown["llm"]["api_key"] == shown["chroma"]["auth_token"] == "**********"
+    assert shown["llm"]["base_url"].startswith("http://***@127.0.0.1") and shown["log_level"] == "DEBUG"
+    checks = " ".join(doctor.stdout.split())  # rich wraps lines at 80 columns
+    assert f"ok chroma: server 127.0.0.1:{chroma_server.port}" in checks and "HTTP 401" in checks
+    assert "HTTP Request: GET http://***@127.0.0.1" in doctor.stderr  # httpx's log line, credentials masked
+    assert rejected.returncode == 2 and "HTTP 401" in rejected.stderr and "DEBUG openai._base_client" in rejected.stderr
+    assert fake_openai.chat_requests[-1].headers["authorization"] == f"Bearer {KEY}"  # the key was really sent
+    checks = " ".join(unreachable.stdout.split())
+    assert "Cannot reach the embeddings endpoint at http://127.0.0.1" in checks and "Cannot reach the LLM at http://127.0.0.1" in checks
+
+
+def test_eval_reports_hold_no_secret(tmp_path):
+    """A tiny extractive grounding run with secrets in the environment: none reaches the files it writes."""
+    datasets, out = tmp_path / "datasets", tmp_path / "out"
+    datasets.mkdir()
+    (datasets / "gold_seed.jsonl").write_bytes((REPO / "evals/datasets/gold_seed.jsonl").read_bytes())
+    pairs = (REPO / "evals/datasets/judge_pairs.jsonl").read_text(encoding="utf-8").splitlines()
+    tune, heldout = [p for p in pairs if '"tune"' in p][:2], [p for p in pairs if '"heldout"' in p][:2]
+    (datasets / "judge_pairs.jsonl").write_text("\n".join(tune + heldout) + "\n", encoding="utf-8")
+    run = rag("eval", "--suite", "ci", "--modes", "extractive", "--limit", "2", "--no-baseline", "--out", str(out),
+              "--datasets", str(datasets), data=tmp_path / "data", OPENAI_API_KEY=KEY, RAG_CHROMA__AUTH_TOKEN=TOKEN,
+              OPENAI_BASE_URL=with_credentials("http://127.0.0.1:9/v1"), RAG_LOG_LEVEL="DEBUG")
+    assert run.returncode == 0, run.stderr[-2000:]
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    assert {"result.json", "report.md"} <= {p.name for p in written}
+    assert_no_secret(run.stdout, run.stderr, *(p.read_bytes().decode("utf-8", "replace") for p in written))

@@ -19,12 +19,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import gradio as gr
 
 from rag.answer import Answerer
-from rag.config import ConfigError, load_settings
+from rag.config import ConfigError, configure_logging, load_settings, public_url
 from rag.context import RagContext
 from rag.doctor import run_checks
 from rag.embeddings import EmbedderError
@@ -82,20 +81,6 @@ class SerialEmbedder:
 
     def __getattr__(self, name: str):
         return getattr(self._model(), name)
-
-
-def _public_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _scrub(value):
-    """Redacted settings with any user:password@ removed from URLs as well."""
-    if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return _public_url(value) if isinstance(value, str) and "://" in value else value
 
 
 def _iso_date(text: str | None, label: str) -> str | None:
@@ -259,7 +244,7 @@ class _Handlers:
         s, llm = self.settings, self.settings.llm
         endpoint = {
             "local": "bundled llama.cpp server (in this process)",
-            "openai": _public_url(llm.base_url or "https://api.openai.com/v1"),
+            "openai": public_url(llm.base_url or "https://api.openai.com/v1"),
             "none": "no model: answers quote the sources (extractive)",
         }[llm.backend]
         model = {"local": llm.local_model, "openai": llm.model, "none": "—"}[llm.backend]
@@ -270,7 +255,7 @@ class _Handlers:
                 ("Data directory", str(s.data_dir)), ("Largest article file", f"{s.ingest.max_file_mb:g} MB")]
 
     def redacted(self) -> dict:
-        return _scrub(self.settings.redacted())
+        return self.settings.redacted()
 
     def check(self):
         rows = [[name, "ok" if ok else "FAIL", detail] for name, ok, detail in run_checks(self.ctx)]
@@ -438,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings)
     if auth is None and not is_loopback(args.host):
         print(f"Error: refusing to listen on {args.host} without a login: anyone on the network could use it. "
               "Set RAG_UI_USER and RAG_UI_PASSWORD, or use --host 127.0.0.1.", file=sys.stderr)

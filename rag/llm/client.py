@@ -13,11 +13,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
-from rag.config import Settings
+from rag.config import Settings, public_url
 from rag.llm.local_model import ModelUnavailable
 from rag.llm.local_server import LocalServerError, get_local_server
 
@@ -27,12 +26,6 @@ _NOT_JSON = "The LLM at {url} sent a reply that is not OpenAI chat JSON: is the 
 
 class LLMError(RuntimeError):
     """The chat model could not answer; the message is meant for the user."""
-
-
-def _public_url(url: str) -> str:
-    """The URL without any user:password part, fit for messages."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
 
 
 @dataclass
@@ -49,7 +42,7 @@ class ChatEndpoint:
 
     @property
     def url(self) -> str:
-        return _public_url(str(self.client.base_url))
+        return public_url(str(self.client.base_url))
 
     def _params(self, messages: Messages, overrides: dict[str, Any]) -> dict[str, Any]:
         params = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed, **overrides}

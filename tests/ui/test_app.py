@@ -85,6 +85,25 @@ def test_chroma_down_is_a_friendly_message(tmp_path):
     assert "not available" in view[4] and "Traceback" not in view[4]
 
 
+def test_chroma_back_after_going_down_answers_without_restarting_the_ui(tmp_path, chroma_server):
+    """The UI holds one context for its lifetime, so a Chroma restart must not need a UI restart."""
+    ctx = make_context(tmp_path, chroma={"host": chroma_server.host, "port": chroma_server.port}, llm={"backend": "none"})
+    ingest([CORPUS / f"{GERMAN}.txt"], ctx.settings, ctx.store, ctx.embedder)
+    handlers = _Handlers(ctx)
+
+    chroma_server.stop()
+    (view,) = list(handlers.ask("Wen traf Schoigu in Teheran?", "auto", [], []))
+    for notice in (view[4], handlers.library()[3]):
+        assert "The article index (Chroma) is not available" in notice
+        assert f"127.0.0.1:{chroma_server.port} is unreachable" in notice and "Something went wrong" not in notice
+
+    chroma_server.start()
+    last = list(handlers.ask("Wen traf Schoigu in Teheran?", "auto", [], []))[-1]
+    notice, turns = last[4], last[5]
+    assert notice == "" and len(turns) == 1
+    assert not turns[0][1].abstained and turns[0][1].citations[0].language == "de"
+
+
 def test_llm_down_is_a_friendly_message(german_index):
     ctx = make_context(german_index, llm={"backend": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
                                           "api_key": "sk-test", "max_retries": 0, "timeout_s": 5})

@@ -1,0 +1,94 @@
+"""The store against a real `chroma run` that goes away and comes back while one session (like the
+long-running UI) keeps its context: a readable error while it is down, the same objects working again
+once it is back, and an index that is never half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.answer import Answerer
+from rag.config import Settings
+from rag.context import RagContext
+from rag.ingest.pipeline import ingest
+from rag.retrieve import search
+from rag.store import StoreError, drop_collections
+from tests.rag_fixtures import CORPUS, GERMAN, make_context, shared_embedder
+
+QUESTION = "What did Mossad chief David Barnea warn about?"
+
+
+def _server(chroma_server) -> dict:
+    return {"host": chroma_server.host, "port": chroma_server.port}
+
+
+def assert_unreachable(error: pytest.ExceptionInfo, chroma_server) -> None:
+    """The message names the server and what to do, and carries nothing of the HTTP library."""
+    message = str(error.value)
+    assert f"Chroma server at 127.0.0.1:{chroma_server.port} is unreachable (connection refused)" in message
+    assert "chroma run" in message and "RAG_CHROMA__HOST" in message
+    for raw in ("Traceback", "httpx", "ConnectError", "Errno"):
+        assert raw not in message
+
+
+def test_server_down_is_a_clear_error_and_the_same_session_works_once_it_is_back(tmp_path, corpus_copy, chroma_server):
+    """Search and the extractive answer path, with the store object kept across the outage."""
+    ctx = make_context(tmp_path / "data", chroma=_server(chroma_server))
+    assert ingest([corpus_copy], ctx.settings, ctx.store, ctx.embedder).count("added") == 3
+    store, answerer = ctx.store, Answerer(ctx, llm="none")
+    assert Path(search(store, ctx.embedder, QUESTION)[0].path).stem == GERMAN
+
+    chroma_server.stop()
+    for call in (lambda: search(store, ctx.embedder, QUESTION), lambda: answerer.answer(QUESTION), store.documents):
+        with pytest.raises(StoreError) as error:
+            call()
+        assert_unreachable(error, chroma_server)
+
+    chroma_server.start()  # same port, same --path
+    assert ctx.store is store
+    assert Path(search(store, ctx.embedder, QUESTION)[0].path).stem == GERMAN
+    answer = answerer.answer(QUESTION)
+    assert not answer.abstained and Path(answer.citations[0].path).stem == GERMAN
+
+
+def test_ingest_cut_off_by_the_server_leaves_only_whole_documents(tmp_path, corpus_copy, chroma_server):
+    """batch_size=1 commits each article on its own; the server stops after the first one is committed."""
+    settings = Settings(data_dir=tmp_path / "data", embedder={"name": "e5-small", "batch_size": 1}, chroma=_server(chroma_server))
+    ctx = RagContext(settings, embedder=shared_embedder("e5-small"))
+
+    def stop_after_first(done: int, total: int, name: str) -> None:
+        if done == 1:
+            chroma_server.stop()
+
+    with pytest.raises(StoreError) as error:
+        ingest([corpus_copy], settings, ctx.store, ctx.embedder, progress=stop_after_first)
+    assert_unreachable(error, chroma_server)
+
+    chroma_server.start()
+    (record,) = ctx.store.documents().values()
+    assert len(ctx.store.document_chunks(record.doc_id)) == record.chunks == ctx.store.count()
+    again = ingest([corpus_copy], settings, ctx.store, ctx.embedder)
+    assert (again.count("unchanged"), again.count("added"), again.removed_uncommitted) == (1, 2, 0)
+
+
+def rebuild(tmp_path: Path, chroma_server, embedder: str) -> None:
+    """What `rag ingest --reindex` does from another process: drop the collections, ingest anew."""
+    cli = make_context(tmp_path / f"cli-{embedder}", embedder=embedder, chroma=_server(chroma_server))
+    drop_collections(cli.settings)
+    ingest([CORPUS / f"{GERMAN}.txt"], cli.settings, cli.store, cli.embedder)
+
+
+def test_a_collection_rebuilt_by_another_process_is_reopened(tmp_path, corpus_copy, chroma_server):
+    """The UI holds handles to collections that another process may replace."""
+    ui = make_context(tmp_path / "ui", chroma=_server(chroma_server))
+    ingest([corpus_copy], ui.settings, ui.store, ui.embedder)
+
+    rebuild(tmp_path, chroma_server, "e5-small")
+    assert [Path(r.path).stem for r in ui.store.documents().values()] == [GERMAN]
+    assert Path(search(ui.store, ui.embedder, QUESTION)[0].path).stem == GERMAN
+
+    rebuild(tmp_path, chroma_server, "use")
+    for _ in range(2):  # the refused collection is not kept for the next call
+        with pytest.raises(StoreError, match="built with embedder 'use'.*--reindex"):
+            search(ui.store, ui.embedder, QUESTION)
