@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from rag.cite import Claim, parse_claims, render, renumber, verify_claims
 from rag.context import RagContext
 from rag.evidence import Evidence, VectorCache, looks_like_instruction, select_evidence
+from rag.generate import abstention, answer_messages, as_quote, condense_messages, is_no_answer
 from rag.ingest.chunking import split_sentences
-from rag.generate import abstention, answer_messages, condense_messages, is_no_answer
 from rag.ingest.language import detect_language
-from rag.retrieve import Filters
+from rag.retrieve import Filters, fuse_rankings, translate_query
 from rag.store import Hit
 from rag.tokens import count_tokens
 
@@ -98,7 +98,7 @@ class Answerer:
         clock.lap("condense")
 
         query_vector = self.cache.query(standalone)
-        hits = self.ctx.store.query(query_vector, k or cfg.k, where=(filters or Filters()).where())
+        hits = self._retrieve(standalone, query_vector, language, k or cfg.k, filters or Filters(), clock)
         clock.lap("retrieval")
         evidence = select_evidence(query_vector, hits, self.cache, max_tokens=cfg.evidence_tokens, max_sentences=cfg.max_evidence)
         clock.lap("evidence")
@@ -125,6 +125,18 @@ class Answerer:
         result.claims, result.text, result.abstained = kept, render(kept), False
         result.timings_ms = clock.laps
         return result
+
+    def _retrieve(self, question: str, vector, language: str, k: int, filters: Filters, clock: "StepClock") -> list[Hit]:
+        """The k best chunks; with `answer.query_translations` and a model, also those of the question's
+        translations, merged by reciprocal rank."""
+        where = filters.where()
+        targets = [lang for lang in self.settings.answer.query_translations if lang != language]
+        if self.chat is None or not targets:
+            return self.ctx.store.query(vector, k, where=where)
+        translations = [translate_query(self.chat, question, lang) for lang in targets]
+        clock.lap("translation")
+        vectors = [vector, *(self.cache.query(t) for t in translations)]
+        return fuse_rankings([self.ctx.store.query(v, k, where=where) for v in vectors], k)
 
     def _standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         if self.chat is None:  # no model to rewrite it: retrieval sees the previous question too
@@ -158,7 +170,7 @@ class Answerer:
                 leaders[ev.doc_id] = ev
         chosen = list(leaders.values())
         chosen += [ev for ev in ranked if ev not in chosen][: max(0, self.settings.answer.extractive_sentences - len(chosen))]
-        return [Claim(text=ev.text, cited=[ev.n]) for ev in sorted(chosen, key=lambda ev: ev.n)]
+        return [Claim(text=as_quote(ev.text), cited=[ev.n]) for ev in sorted(chosen, key=lambda ev: ev.n)]
 
     def _abstain(self, result: Answer, clock: "StepClock") -> Answer:
         titles = [h.title for h in result.retrieved[:3]]

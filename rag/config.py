@@ -110,6 +110,10 @@ class AnswerSettings(BaseModel):
     )
     keep_unsupported: bool = Field(False, description="Keep unsupported sentences, marked, instead of dropping them.")
     extractive_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted in --llm none mode.")
+    query_translations: list[str] = Field(
+        default_factory=list, description="Languages (codes) the LLM translates each question into before retrieval, "
+        "results merged by reciprocal rank; off by default: each translation costs an LLM call (see README)."
+    )
 
 
 class SummarySettings(BaseModel):
@@ -141,6 +145,10 @@ class LLMSettings(BaseModel):
     local_model: Literal["qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2-135m"] = "qwen2.5-1.5b"
     local_threads: int = Field(1, ge=1, le=256, description="llama.cpp threads; 1 measured steadier than 2 on a shared 2-core machine.")
     local_context: int = Field(4096, ge=512, le=32768)
+    cache_prompt: bool = Field(
+        True, description="Let the bundled llama.cpp server reuse the cached prefix shared with the previous prompt "
+        "(the instructions: ~3-4 s less per answer here). Off gives bit-for-bit repeatable answers."
+    )
 
 
 class Settings(BaseSettings):

@@ -38,9 +38,11 @@ ABSTAIN_TEXT = {
     "pl": ("Źródła tego nie mówią.", "Najbliższe źródła dotyczą: {titles}."),
 }
 
+# The same text for every question (the language is asked for in the user turn), so a llama.cpp server
+# with prompt caching reuses its KV cache instead of re-reading ~110 tokens per answer.
 SYSTEM_PROMPT = """You answer questions about news articles using ONLY the numbered evidence.
 Rules:
-- Write in {language}, in 1 to 4 short sentences.
+- Write in the language the user asks for, in 1 to 4 short sentences.
 - End every sentence with the number of the evidence sentence that supports it, like [2].
 - Use only facts stated in the evidence. Do not add anything else.
 - If the evidence does not answer the question, write only: NO_ANSWER
@@ -54,23 +56,24 @@ def language_name(code: str) -> str:
 _BRACKETED_NUMBER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 
 
-def evidence_block(evidence: Sequence[Evidence]) -> str:
-    """One line per evidence sentence, numbered, with its language so the model knows to translate.
+def as_quote(text: str) -> str:
+    """Article text on one line with its bracketed numbers turned into parentheses, so a fake "[1]" planted
+    in an article can pass neither for one of our evidence numbers nor, when quoted, for our citations."""
+    return _BRACKETED_NUMBER.sub(r"(\1)", " ".join(text.split()))
 
-    Bracketed numbers inside article text become parentheses, so a fake "[1]" planted in an article
-    cannot pass for one of our citation numbers.
-    """
+
+def evidence_block(evidence: Sequence[Evidence]) -> str:
+    """One line per evidence sentence, numbered, with its language so the model knows to translate."""
     lines = []
     for ev in evidence:
-        text = _BRACKETED_NUMBER.sub(r"(\1)", " ".join(ev.text.split()))
-        lines.append(f"[{ev.n}] ({ev.language}) {text}")
+        lines.append(f"[{ev.n}] ({ev.language}) {as_quote(ev.text)}")
     return "\n".join(lines)
 
 
 def answer_messages(question: str, evidence: Sequence[Evidence], language: str) -> list[dict[str, str]]:
     name = language_name(language)
     user = f"Evidence:\n{evidence_block(evidence)}\n\nQuestion: {question}\nAnswer in {name}, citing evidence numbers:"
-    return [{"role": "system", "content": SYSTEM_PROMPT.format(language=name)}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
 def condense_messages(history: Sequence[tuple[str, str]], follow_up: str) -> list[dict[str, str]]:

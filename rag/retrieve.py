@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag.embeddings import Embedder
+from rag.generate import language_name
 from rag.store import Hit, VectorStore, date_key
+
+if TYPE_CHECKING:
+    from rag.llm.client import ChatEndpoint
+
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al. 2009), not tuned
 
 
 @dataclass
@@ -59,3 +67,30 @@ def search(store: VectorStore, embedder: Embedder, query: str, k: int = 5, filte
         return []
     vector = embedder.embed_queries([query])[0]
     return store.query(vector, k, where=(filters or Filters()).where())
+
+
+def translate_query(chat: "ChatEndpoint", question: str, language: str) -> str:
+    """The question in another language, for matching passages written in it (RAGFlow-style multi-language
+    queries); the original question when the model returns nothing usable."""
+    name = language_name(language)
+    messages = [
+        {"role": "system",
+         "content": f"Translate the user's question into {name}. Keep names and numbers. Reply with the translation only."},
+        {"role": "user", "content": question},
+    ]
+    lines = [line.strip() for line in chat.complete(messages, max_tokens=80).splitlines() if line.strip()]
+    return lines[0] if lines else question
+
+
+def fuse_rankings(rankings: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
+    """Reciprocal-rank fusion of several result lists of the same index: chunks found by several queries,
+    or high in one, come first; each chunk keeps its best cosine as its score."""
+    fused: dict[str, float] = {}
+    best: dict[str, Hit] = {}
+    for hits in rankings:
+        for rank, hit in enumerate(hits):
+            fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+            if hit.chunk_id not in best or hit.score > best[hit.chunk_id].score:
+                best[hit.chunk_id] = hit
+    order = sorted(fused, key=lambda chunk_id: -fused[chunk_id])
+    return [best[chunk_id] for chunk_id in order[:k]]

@@ -32,7 +32,7 @@ from rag.consistency import arabic_skeleton, claim_names, latin_skeleton
 from rag.config import SummarySettings
 from rag.context import RagContext
 from rag.evidence import Evidence, VectorCache, select_evidence
-from rag.generate import abstention, evidence_block, language_name
+from rag.generate import abstention, as_quote, evidence_block, language_name
 from rag.ingest.clean import _strip_marks  # accent- and case-free form, as rag.consistency matches names
 from rag.ingest.language import detect_language
 from rag.retrieve import Filters
@@ -95,6 +95,8 @@ class Summary:
     differences: list[Statement] = field(default_factory=list)
     names: dict[str, list[str]] = field(default_factory=dict)  # spelling used -> spellings in points and sources
     dropped: list[Point] = field(default_factory=list)  # rejected by verification: reason in `note`, `cited` in prompt numbering
+    merged: int = 0  # points folded into another one that says the same thing
+    evidence: list[Evidence] = field(default_factory=list)  # every sentence the map steps showed, numbered across documents
     abstained: bool = False
     cancelled: bool = False
     raw: dict[str, str] = field(default_factory=dict)  # doc_id -> the model's output before verification
@@ -118,7 +120,7 @@ class Summary:
             "agreements": [s.__dict__ for s in self.agreements],
             "differences": [s.__dict__ for s in self.differences],
             "names": self.names,
-            "dropped": [dict(p.__dict__) for p in self.dropped],
+            "dropped": [dict(p.__dict__) for p in self.dropped], "merged": self.merged,
             "raw_model_output": self.raw, "timings_ms": self.timings_ms, "tokens": self.tokens,
         }
 
@@ -264,7 +266,7 @@ class Summariser:
         picked.sort()  # reading order
         source.evidence = [replace(pool[i], n=k + 1, score=float(relevance[i])) for k, i in enumerate(picked)]
         if quoting:
-            claims = [Claim(ev.text, [ev.n]) for ev in source.evidence]
+            claims = [Claim(as_quote(ev.text), [ev.n]) for ev in source.evidence]
         else:
             messages = map_messages(source.evidence, lang)
             raw = self._generate(messages, 60 * len(picked) + 40, cancel)
@@ -307,6 +309,7 @@ class Summariser:
                 point.citations = [offset + n for n in point.citations]
                 points.append(point)
             evidence += [replace(ev, n=offset + ev.n) for ev in source.evidence]
+        result.evidence = evidence
         if not points:
             return
         vectors = self.cache.passages([p.text for p in points])
@@ -316,7 +319,9 @@ class Summariser:
             for point in points:
                 point.theme = themes[language[point.doc_id]]
         else:
+            before = len(points)
             points, vectors = self._merge(points, vectors, evidence, result.language)
+            result.merged = before - len(points)
             _themes(points, vectors, self.theme)
         order = sorted(range(len(points)), key=lambda i: points[i].theme)
         points, vectors = [points[i] for i in order], vectors[order]

@@ -235,7 +235,7 @@ def test_whole_documents_without_a_topic(indexed):
 @pytest.mark.timeout(900)
 def test_short_summary_with_the_bundled_model(indexed):
     root, ids = indexed
-    ctx = make_context(root / "data", llm={"backend": "local", "temperature": 0, "seed": 7})
+    ctx = make_context(root / "data", llm={"backend": "local", "temperature": 0, "seed": 7, "cache_prompt": False})
     result = Summariser(ctx).summarise(TOPIC, doc_ids=[ids[FRENCH], ids[ARABIC], ids[GERMAN]], length="short")
     assert result.mode == "local" and not result.cancelled and not result.abstained
     assert len(result.coverage.cited) >= 2, result.to_dict()

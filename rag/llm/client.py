@@ -135,8 +135,8 @@ def _build_local(settings: Settings) -> ChatEndpoint:
         server = get_local_server(settings)
     except (ModelUnavailable, LocalServerError) as exc:
         raise LLMError(str(exc)) from exc
-    # cache_prompt=false: llama.cpp's prompt cache made repeated answers differ; determinism wins.
-    return _endpoint(settings, _openai_client(settings, server.base_url, "local"), server.model, cache_prompt=False)
+    client = _openai_client(settings, server.base_url, "local")
+    return _endpoint(settings, client, server.model, cache_prompt=settings.llm.cache_prompt)
 
 
 def _build_openai(settings: Settings) -> ChatEndpoint:

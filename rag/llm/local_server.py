@@ -147,7 +147,7 @@ def _serve(model_path: str, alias: str, threads: str, context: str) -> None:
     params.n_ctx = int(context)
     params.n_parallel = 1
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = int(threads)
-    params.cache_ram_mib = 0  # requests ask for cache_prompt=false; don't keep a host-RAM prompt cache
+    params.cache_ram_mib = 0  # the slot's own KV cache already reuses the shared instructions prefix
     params.cache_idle_slots = False  # needs cache_ram; set off to keep the log free of the warning
     params.ui = False
     server = xlc.Server(params)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from rag.config import Settings
+from rag.generate import SYSTEM_PROMPT
 from rag.llm.client import check, make_chat_client
 from rag.llm.local_model import MODELS, ModelSpec, ModelUnavailable, ensure_model
 from rag.llm.local_server import close_local_server, get_local_server
@@ -30,7 +31,8 @@ QUESTION = [{"role": "user", "content": "In one short sentence: what is the capi
 def settings(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("local-llm")
     yield Settings(data_dir=data_dir, llm={"backend": "local", "local_model": MODEL, "local_threads": 1,
-                                           "local_context": 2048, "temperature": 0, "seed": 7})
+                                           "local_context": 2048, "temperature": 0, "seed": 7,
+                                           "cache_prompt": False})
     close_local_server()
 
 
@@ -81,6 +83,25 @@ def test_server_is_started_once_and_answers_deterministically(settings, assemble
 
     assert first.strip() and first == second
     assert "Paris" in first
+
+
+@slow
+def test_prompt_cache_reuses_the_shared_instructions(settings, assembled):
+    """With caching on (the product default), a second question behind the same system prompt only pays
+    for its own tokens: this is what keeps time-to-first-token down on a CPU."""
+    endpoint = make_chat_client(settings.model_copy(update={"llm": settings.llm.model_copy(update={"cache_prompt": True})}))
+    assert endpoint.extra_body == {"cache_prompt": True}
+    system = {"role": "system", "content": SYSTEM_PROMPT}
+
+    def cached_tokens(question: str) -> tuple[int, int]:
+        response = endpoint.client.chat.completions.create(
+            model=endpoint.model, messages=[system, {"role": "user", "content": question}], max_tokens=1,
+            temperature=0, extra_body=endpoint.extra_body)
+        return response.usage.prompt_tokens, response.usage.prompt_tokens_details.cached_tokens
+
+    cached_tokens("Evidence:\n[1] (fr) Paris est la capitale de la France.\n\nQuestion: Quelle est la capitale ?")
+    prompt, cached = cached_tokens("Evidence:\n[1] (de) Berlin ist die Hauptstadt.\n\nQuestion: Welche Hauptstadt?")
+    assert cached >= 100 and prompt - cached < 40  # the ~110 tokens of instructions came from the cache
 
 
 @slow
