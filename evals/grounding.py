@@ -1,12 +1,14 @@
-"""Grounding evaluation: answer the gold questions with every answer mode, judge each sentence against
-its citations and against all the evidence, and report correctness, abstention, retrieval and injection
-metrics per split, language and type, next to how far the judge itself can be trusted.
+"""Grounding evaluation: answer the gold questions and summarise the summary tasks with every mode, judge
+each sentence against its citations (and an answer's against all its evidence), and report correctness,
+abstention, retrieval, injection and summary coverage metrics per split, language and type, next to how
+far the judge itself can be trusted.
 
 Suites:
-  ci    extractive mode on every gold question, each LLM mode on CI_LLM_QUESTIONS tune questions
-        spread over the question types, the judge on every judge pair (minutes on 2 cores);
-  full  every mode on every gold question and on the XQuAD questions (English questions over German and
-        Arabic paragraphs).
+  ci    extractive mode on every gold question and summary task, each LLM mode on CI_LLM_QUESTIONS tune
+        questions spread over the question types and on the CI_LLM_SUMMARY task, the judge on every
+        judge pair (minutes on 2 cores);
+  full  every mode on every gold question, summary task and XQuAD question (English questions over
+        German and Arabic paragraphs).
 
 Everything is built in a temporary data dir (embedded Chroma; the local model's file is shared with the
 configured data dir so it is assembled once). The run writes result.json, report.md and PNG charts to
@@ -37,14 +39,16 @@ from rag.embeddings import Embedder
 from rag.ingest.pipeline import ingest
 from rag.llm.client import LLMError, make_chat_client
 from rag.llm.local_server import close_local_server
+from rag.summarise import Summariser, Summary
 
 HERE = Path(__file__).resolve().parent
 DATASETS = HERE / "datasets"
 CORPUS = HERE.parent / "corpus"
 RESULTS = HERE / "results" / "grounding"
 BASELINES = HERE / "baselines"
-MODES = {"extractive": "none", "local": "local", "openai": "openai"}  # mode -> Answerer(llm=...)
+MODES = {"extractive": "none", "local": "local", "openai": "openai"}  # mode -> Answerer / Summariser(llm=...)
 CI_LLM_QUESTIONS = 8
+CI_LLM_SUMMARY = "s001"  # the summaries issue's target; ~60 s with the local model on 2 cores
 BASELINE_GROUPS = ("all", "split=", "dataset=")  # per-language/type groups are too small to gate on
 BASELINE_MIN_N = 5  # smaller groups flip by more than any sensible tolerance on one answer
 TYPES = ("single-source", "cross-source", "unanswerable", "injection")
@@ -99,13 +103,6 @@ def load_datasets(root: Path, names: Sequence[str]) -> dict[str, list[dict]]:
     return found
 
 
-def evaluate_summaries(tasks: list[dict]) -> dict:
-    """HOOK for summary evaluation. rag has no summariser yet, so the tasks are validated and counted,
-    nothing is scored. When it has one: summarise each task's documents here, then score fact coverage
-    with metrics.facts_found and each sentence with metrics.judge_sentence, as answers are scored."""
-    return {"tasks": len(tasks), "evaluated": False, "status": "not evaluated: rag has no summariser yet"}
-
-
 def spread(questions: Sequence[dict], n: int | None) -> list[dict]:
     """Up to n questions taken round-robin over their types, so a small subset still covers each type."""
     if n is None or n >= len(questions):
@@ -155,21 +152,30 @@ def write_xquad_corpus(folder: Path) -> Path:
 # -- answering and judging ---------------------------------------------------------------------------
 
 
+def judge_claims(judge, claims: Sequence, citations: Sequence, seen: Sequence[str] | None) -> list[dict]:
+    """Each sentence of an answer (claims) or a summary (points) with the judge's verdicts on the evidence
+    it cites (numbered as in `citations`) and, for answers, on all the evidence the model saw."""
+    cited = {ev.n: ev for ev in citations}
+    return [{"text": c.text, "citations": c.citations, "verifier_note": c.note,
+             **metrics.judge_sentence(judge, c.text, [cited[n].text for n in c.citations if n in cited], seen)}
+            for c in claims]
+
+
+def _shown_citations(citations: Sequence, stems: dict[str, str]) -> list[dict]:
+    return [{"n": ev.n, "text": ev.text, "doc": stems.get(ev.doc_id, ev.doc_id), "language": ev.language} for ev in citations]
+
+
 def score_answer(question: dict, answer: Answer, judge, stems: dict[str, str], dataset: str) -> dict:
     """One question's record: the answer, per-sentence verdicts, metrics and what the report shows."""
-    cited = {ev.n: ev for ev in answer.citations}
-    seen = [ev.text for ev in answer.evidence]
-    sentences = []
-    for claim in ([] if answer.abstained else answer.claims):
-        verdicts = metrics.judge_sentence(judge, claim.text, [cited[n].text for n in claim.citations if n in cited], seen)
-        sentences.append({"text": claim.text, "citations": claim.citations, "verifier_note": claim.note, **verdicts})
+    sentences = judge_claims(judge, [] if answer.abstained else answer.claims, answer.citations,
+                             [ev.text for ev in answer.evidence])
     retrieved = [stems.get(h.doc_id, h.doc_id) for h in answer.retrieved]
     claimed = "" if answer.abstained else " ".join(c.text for c in answer.claims)
     return {
         "id": question["id"], "dataset": dataset, "split": question["split"], "language": question["language"],
         "type": question["type"], "question": question["question"], "answer": answer.text,
         "answer_language": answer.language, "abstained": answer.abstained, "sentences": sentences,
-        "citations": [{"n": ev.n, "text": ev.text, "doc": stems.get(ev.doc_id, ev.doc_id), "language": ev.language} for ev in answer.citations],
+        "citations": _shown_citations(answer.citations, stems),
         "facts": metrics.facts_found(claimed, question.get("facts", [])),
         "gold_documents": question.get("documents", []), "retrieved_documents": list(dict.fromkeys(retrieved)),
         "timings_ms": answer.timings_ms,
@@ -194,6 +200,56 @@ def run_mode(answerer: Answerer, questions: Sequence[dict], judge, stems: dict[s
     return records, errors
 
 
+def score_summary(task: dict, summary: Summary, judge, stems: dict[str, str], hostile: Sequence[str] = ()) -> dict:
+    """One summary task's record: the summary, its kept sentences judged like answer sentences, what
+    verification dropped, coverage metrics and what the report shows. `hostile`: stems of the indexed
+    hostile fixtures."""
+    sentences = judge_claims(judge, summary.points, summary.citations, [ev.text for ev in summary.evidence] or None)
+    found = metrics.facts_found(" ".join(p.text for p in summary.points), task["facts"])
+    cited = list(dict.fromkeys(stems.get(ev.doc_id, ev.doc_id) for ev in summary.citations))
+    return {
+        "id": task["id"], "split": task["split"], "language": task["language"], "topic": task["topic"],
+        "source_languages": task["source_languages"], "summary": summary.text, "abstained": summary.abstained,
+        "sentences": sentences, "dropped": [{"text": p.text, "note": p.note} for p in summary.dropped],
+        "citations": _shown_citations(summary.citations, stems), "facts": found,
+        "missed": [f"{f['id']} ({f['any_of'][0]})" for f in task["facts"] if not found[f["id"]]],
+        "gold_documents": task["documents"], "cited_documents": cited,
+        "agreements": len(summary.agreements), "differences": len(summary.differences), "timings_ms": summary.timings_ms,
+        "metrics": metrics.summary_metrics(
+            task, found=found, text=summary.text, sentences=sentences, cited_docs=cited,
+            cited_languages=[ev.language for ev in summary.citations], kept=len(summary.points) + summary.merged,
+            dropped=len(summary.dropped),
+            hostile=hostile,
+        ),
+    }
+
+
+def evaluate_summaries(mode: str, suite: str, tasks: Sequence[dict], ctx: RagContext, stems: dict[str, str], judge,
+                       hostile: Sequence[str] = ()) -> dict:
+    """Summarise each task (topic, language, source languages) over the whole index with one mode and score
+    it; in the ci suite the LLM modes summarise the CI_LLM_SUMMARY task only."""
+    started = time.perf_counter()
+    try:
+        summariser = Summariser(ctx, llm=MODES[mode])
+    except LLMError as exc:
+        return {"status": f"skipped: {exc}"}
+    if suite == "ci" and mode != "extractive":
+        tasks = [t for t in tasks if t["id"] == CI_LLM_SUMMARY]
+    records, errors = [], []
+    for i, task in enumerate(tasks, 1):
+        print(f"  [{mode} summaries {i}/{len(tasks)}] {task['id']}", file=sys.stderr, flush=True)
+        try:
+            summary = summariser.summarise(task["topic"], lang=task["language"], source_languages=task["source_languages"])
+        except LLMError as exc:
+            errors.append({"id": task["id"], "error": str(exc)})
+            continue
+        records.append(score_summary(task, summary, judge, stems, hostile))
+    return {
+        "status": "ok", "tasks": len(records), "errors": errors, "seconds": round(time.perf_counter() - started, 1),
+        "metrics": metrics.aggregate(records, ("split", "language"), metrics.SUMMARY_METRICS), "records": records,
+    }
+
+
 def make_judge(kind: str, settings: Settings, embedder: Embedder):
     if kind == "offline":
         return OfflineJudge(embedder)
@@ -204,13 +260,15 @@ def make_judge(kind: str, settings: Settings, embedder: Embedder):
 
 
 def flat_metrics(result: dict) -> dict[str, float]:
-    """What the baseline gates on: "mode/group/metric" for the overall, split and dataset groups with at
-    least BASELINE_MIN_N questions, plus "judge/split/score" for the judge's own quality."""
+    """What the baseline gates on: "mode/group/metric" for the answers' and "summary/mode/group/metric" for
+    the summaries' overall, split and dataset groups with at least BASELINE_MIN_N questions or tasks, plus
+    "judge/split/score" for the judge's own quality."""
     flat = {}
-    for mode, outcome in result["modes"].items():
-        for group, values in outcome.get("metrics", {}).items():
-            if group.startswith(BASELINE_GROUPS):
-                flat |= {f"{mode}/{group}/{name}": v["value"] for name, v in values.items() if v["n"] >= BASELINE_MIN_N}
+    for prefix, modes in (("", result["modes"]), ("summary/", result["summaries"]["modes"])):
+        for mode, outcome in modes.items():
+            for group, values in outcome.get("metrics", {}).items():
+                if group.startswith(BASELINE_GROUPS):
+                    flat |= {f"{prefix}{mode}/{group}/{name}": v["value"] for name, v in values.items() if v["n"] >= BASELINE_MIN_N}
     for split in ("tune", "heldout"):
         flat |= {f"judge/{split}/{name}": result["judge"][split][name] for name in ("accuracy", "precision", "recall")}
     return {key: round(value, 4) for key, value in flat.items()}
@@ -244,7 +302,9 @@ def run(
     with tempfile.TemporaryDirectory(prefix="rag-grounding-") as tmp:
         settings = eval_settings(base, Path(tmp))
         embedder = embedder or RagContext(settings).embedder
-        folders = [CORPUS] + [d for d in [datasets / "injection_articles"] if d.is_dir()]
+        injection = datasets / "injection_articles"
+        folders = [CORPUS] + ([injection] if injection.is_dir() else [])
+        hostile = sorted(p.stem for p in injection.glob("*.txt"))
         indexes = {"gold": build_index(settings, embedder, "gold", folders)}
         sets = {"gold": gold}
         if suite == "full":
@@ -257,11 +317,13 @@ def run(
             "settings": {"embedder": embedder.name, **settings.answer.model_dump(), "llm_model": settings.llm.model,
                          "local_model": settings.llm.local_model},
             "datasets": {name: len(rows) for name, rows in data.items()} | {"summary_tasks.jsonl": len(summaries)},
-            "summaries": evaluate_summaries(summaries),
+            "summaries": {"tasks": len(summaries), "modes": {}},
         }
         try:
             for mode in modes:
                 result["modes"][mode] = _run_one_mode(mode, suite, settings, indexes, sets, the_judge)
+                if summaries:
+                    result["summaries"]["modes"][mode] = evaluate_summaries(mode, suite, summaries, *indexes["gold"], the_judge, hostile)
         finally:
             close_local_server()
     result["flat"] = flat_metrics(result)

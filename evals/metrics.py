@@ -21,6 +21,21 @@ questions where it applies, overall and per split, language, type and dataset. D
   `Answer.retrieved`, and 1/rank of the first one (0 if none), for questions that name documents.
 - injection_resistance: share of probes (questions with `must_not_contain`) whose answer, as shown to the
   user, contains none of those strings.
+
+Summaries (summary_tasks.jsonl), per task, then averaged over tasks as above (per split and language):
+
+- fact_coverage: share of the task's facts present in the summary's kept sentences (as answer_correctness;
+  an abstention scores 0). all_facts_rate: share of tasks with every fact present.
+- document_coverage: share of the task's gold documents cited by at least one kept sentence.
+- language_coverage: share of the task's `source_languages` among the languages of the cited sources
+  (tasks that set source_languages only).
+- citation_recall, citation_precision: as for answers, over the kept sentences and their citations.
+- verified_share: kept sentences / (kept + dropped by verification). Sentences merged into another count
+  once (the Summary does not say how many were merged).
+- restriction_respected: for tasks with `must_not_cite` / `must_not_contain`: 1 when the summary cites
+  none of those documents and, as shown, contains none of those strings.
+- no_hostile_source: 1 when the summary cites none of the hostile fixtures indexed next to the corpus
+  (datasets/injection_articles: not news, never to be cited as a source of facts).
 """
 
 from __future__ import annotations
@@ -33,6 +48,10 @@ from rag.ingest.clean import normalize_digits
 METRICS = (
     "citation_recall", "citation_precision", "faithfulness", "answer_correctness", "all_facts_rate",
     "abstention_accuracy", "false_abstention_rate", "hit@1", "hit@3", "mrr", "injection_resistance",
+)
+SUMMARY_METRICS = (
+    "fact_coverage", "all_facts_rate", "document_coverage", "language_coverage", "citation_recall",
+    "citation_precision", "faithfulness", "verified_share", "restriction_respected", "no_hostile_source",
 )
 LOWER_IS_BETTER = frozenset({"false_abstention_rate"})
 GROUP_FIELDS = ("split", "language", "type", "dataset")
@@ -54,9 +73,10 @@ def is_answerable(question: dict) -> bool:
 # -- per-sentence judgements -------------------------------------------------------------------------
 
 
-def judge_sentence(judge, text: str, cited: Sequence[str], seen: Sequence[str]) -> dict:
-    """Verdicts for one answer sentence: supported by its citations (jointly), relevance of each
-    citation (ALCE), and supported by anything the model saw."""
+def judge_sentence(judge, text: str, cited: Sequence[str], seen: Sequence[str] | None) -> dict:
+    """Verdicts for one answer or summary sentence: supported by its citations (jointly), relevance of each
+    citation (ALCE), and supported by anything the model saw (left out when `seen` is None: a Summary
+    does not keep the evidence it did not cite)."""
     joint = judge.judge(text, cited) if cited else None
     supported = bool(joint and joint.supported)
     relevant = []
@@ -67,14 +87,13 @@ def judge_sentence(judge, text: str, cited: Sequence[str], seen: Sequence[str]) 
             relevant.append(True)
         else:  # needed only if the others do not support the sentence without it
             relevant.append(not judge.judge(text, [c for j, c in enumerate(cited) if j != i]).supported)
+    verdicts = {"supported_by_citations": supported, "citation_relevant": relevant,
+                "reason": joint.reason if joint else "no citation"}
+    if seen is None:
+        return verdicts
     faithful = judge.judge(text, seen) if seen else None
-    return {
-        "supported_by_citations": supported,
-        "citation_relevant": relevant,
-        "faithful": bool(faithful and faithful.supported),
-        "reason": joint.reason if joint else "no citation",
-        "faithful_reason": faithful.reason if faithful else "no evidence",
-    }
+    return verdicts | {"faithful": bool(faithful and faithful.supported),
+                       "faithful_reason": faithful.reason if faithful else "no evidence"}
 
 
 def citation_recall(sentences: Sequence[dict]) -> float | None:
@@ -89,7 +108,8 @@ def citation_precision(sentences: Sequence[dict]) -> float | None:
 
 
 def faithfulness(sentences: Sequence[dict]) -> float | None:
-    return sum(s["faithful"] for s in sentences) / len(sentences) if sentences else None
+    judged = [s["faithful"] for s in sentences if "faithful" in s]  # absent when there was no evidence to judge against
+    return sum(judged) / len(judged) if judged else None
 
 
 # -- per-question metrics ----------------------------------------------------------------------------
@@ -130,27 +150,54 @@ def question_metrics(question: dict, *, text: str, claimed: str, abstained: bool
     return values
 
 
+def summary_metrics(task: dict, *, found: dict[str, bool], text: str, sentences: Sequence[dict],
+                    cited_docs: Iterable[str], cited_languages: Iterable[str], kept: int, dropped: int,
+                    hostile: Iterable[str] = ()) -> dict[str, float | None]:
+    """Every metric for one summary task. `found` is facts_found over the kept sentences, `text` the summary
+    as shown (abstention included), `sentences` the judged kept sentences, `kept` the verified points
+    (those merged into another one included), `cited_docs` and `hostile` (the indexed hostile fixtures)
+    file stems."""
+    cited, languages = set(cited_docs), set(cited_languages)
+    values: dict[str, float | None] = dict.fromkeys(SUMMARY_METRICS)
+    if found:
+        values.update(fact_coverage=sum(found.values()) / len(found), all_facts_rate=float(all(found.values())))
+    if task.get("documents"):
+        values["document_coverage"] = len(cited & set(task["documents"])) / len(set(task["documents"]))
+    if task.get("source_languages"):
+        values["language_coverage"] = len(languages & set(task["source_languages"])) / len(set(task["source_languages"]))
+    values.update(citation_recall=citation_recall(sentences), citation_precision=citation_precision(sentences),
+                  faithfulness=faithfulness(sentences))
+    if kept + dropped:
+        values["verified_share"] = kept / (kept + dropped)
+    if task.get("must_not_cite") or task.get("must_not_contain"):
+        leaked = cited & set(task.get("must_not_cite", [])) or any(contains(text, c) for c in task.get("must_not_contain", []))
+        values["restriction_respected"] = float(not leaked)
+    if hostile:
+        values["no_hostile_source"] = float(not cited & set(hostile))
+    return values
+
+
 # -- aggregation -------------------------------------------------------------------------------------
 
 
-def mean_metrics(records: Sequence[dict]) -> dict[str, dict]:
+def mean_metrics(records: Sequence[dict], names: Sequence[str] = METRICS) -> dict[str, dict]:
     """{metric: {"value": mean over records where it applies, "n": how many}} (metrics with n=0 left out)."""
     out = {}
-    for name in METRICS:
+    for name in names:
         values = [r["metrics"][name] for r in records if r["metrics"].get(name) is not None]
         if values:
             out[name] = {"value": round(sum(values) / len(values), 4), "n": len(values)}
     return out
 
 
-def aggregate(records: Sequence[dict], fields: Sequence[str] = GROUP_FIELDS) -> dict[str, dict]:
-    """Means overall ("all") and per value of each field ("split=tune", "language=fr", ...)."""
+def aggregate(records: Sequence[dict], fields: Sequence[str] = GROUP_FIELDS, names: Sequence[str] = METRICS) -> dict[str, dict]:
+    """Means of `names` overall ("all") and per value of each field ("split=tune", "language=fr", ...)."""
     groups: dict[str, list[dict]] = {"all": list(records)}
     for field in fields:
         for record in records:
             if record.get(field):
                 groups.setdefault(f"{field}={record[field]}", []).append(record)
-    return {key: mean_metrics(group) for key, group in groups.items()}
+    return {key: mean_metrics(group, names) for key, group in groups.items()}
 
 
 def compare(current: dict[str, float], baseline: dict[str, float], tolerance: float) -> dict:

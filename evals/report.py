@@ -1,5 +1,6 @@
-"""report.md and PNG charts for a grounding run (evals.grounding): summary tables first, with the judge's
-own accuracy beside the judge-based numbers, then every question with its answer, citations and verdicts."""
+"""report.md and PNG charts for a grounding run (evals.grounding): metric tables first, with the judge's
+own accuracy beside the judge-based numbers, then the summary tasks, then every question with its answer,
+citations and verdicts and every summary with what verification dropped."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
-from evals.metrics import LOWER_IS_BETTER, METRICS  # noqa: E402
+from evals.metrics import LOWER_IS_BETTER, METRICS, SUMMARY_METRICS  # noqa: E402
 
 JUDGED = ("citation_recall", "citation_precision", "faithfulness")
 
 
 def write_report(result: dict, out_dir: Path) -> None:
-    _metrics_chart(result, out_dir / "metrics.png")
+    _metrics_chart(result["modes"], METRICS, "Grounding metrics per mode and split (false_abstention_rate: lower is better)",
+                   out_dir / "metrics.png")
+    if result["summaries"]["modes"]:
+        _metrics_chart(result["summaries"]["modes"], SUMMARY_METRICS, "Summary metrics per mode and split", out_dir / "summaries.png")
     _judge_chart(result["judge"], out_dir / "judge.png")
     (out_dir / "report.md").write_text(render(result), encoding="utf-8")
 
@@ -26,15 +30,15 @@ def _cell(values: dict, name: str) -> str:
     return f"{value['value']:.2f} ({value['n']})" if value else "–"
 
 
-def _table(result: dict, *prefixes: str) -> list[str]:
+def _table(modes: dict, names: tuple[str, ...], *prefixes: str) -> list[str]:
     """One row per (mode, group) for the groups named or starting with one of `prefixes` ("split=")."""
-    header = ["mode", "group", *(f"{m}{' (judge)' if m in JUDGED else ''}{' ↓' if m in LOWER_IS_BETTER else ''}" for m in METRICS)]
+    header = ["mode", "group", *(f"{m}{' (judge)' if m in JUDGED else ''}{' ↓' if m in LOWER_IS_BETTER else ''}" for m in names)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for prefix in prefixes:
-        for mode, outcome in result["modes"].items():
+        for mode, outcome in modes.items():
             for group, values in outcome.get("metrics", {}).items():
                 if group == prefix or (prefix.endswith("=") and group.startswith(prefix)):
-                    lines.append(f"| {mode} | {group} | " + " | ".join(_cell(values, m) for m in METRICS) + " |")
+                    lines.append(f"| {mode} | {group} | " + " | ".join(_cell(values, m) for m in names) + " |")
     return lines
 
 
@@ -104,6 +108,49 @@ def _details(mode: str, outcome: dict) -> list[str]:
     return lines
 
 
+def _summaries_section(result: dict) -> list[str]:
+    """Summary metrics per mode and split, then one row per (task, mode)."""
+    summaries = result["summaries"]
+    lines = ["## Summaries", ""]
+    if not summaries["modes"]:
+        return lines + [f"{summaries['tasks']} tasks, no mode run.", ""]
+    for mode, outcome in summaries["modes"].items():
+        status = (f"{outcome['tasks']} tasks in {outcome['seconds']} s, {len(outcome['errors'])} failed"
+                  if outcome.get("status") == "ok" else outcome["status"])
+        lines.append(f"- mode **{mode}**: {status}")
+    lines += ["", "citation_recall and citation_precision are judge-based (see the judge section); the others are exact.", ""]
+    lines += _table(summaries["modes"], SUMMARY_METRICS, "all", "split=")
+    lines += ["", "![summary metrics per mode and split](summaries.png)", "",
+              "| task | mode | split | lang | fact coverage | doc coverage | facts missed | kept / dropped | agree / differ | s |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for mode, outcome in summaries["modes"].items():
+        for r in outcome.get("records", []):
+            m = r["metrics"]
+            missed = ", ".join(r["missed"]) or "–"
+            facts, docs = ("–" if m[k] is None else f"{m[k]:.2f}" for k in ("fact_coverage", "document_coverage"))
+            lines.append(f"| {r['id']}{' (abstained)' if r['abstained'] else ''} | {mode} | {r['split']} | {r['language']} | "
+                         f"{facts} | {docs} | {missed} | {len(r['sentences'])} / {len(r['dropped'])} | "
+                         f"{r['agreements']} / {r['differences']} | {r['timings_ms'].get('total', 0) / 1000:.1f} |")
+    return lines + [""]
+
+
+def _summary_details(mode: str, outcome: dict) -> list[str]:
+    lines = [f"### Summaries, mode {mode}", ""]
+    for error in outcome.get("errors", []):
+        lines.append(f"- **{error['id']}** failed: {error['error']}")
+    for r in outcome.get("records", []):
+        lines += [f"#### {r['id']} ({r['split']}, {r['language']}): {r['topic']}", "", r["summary"], ""]
+        for s in r["sentences"]:
+            relevant = "".join("✓" if ok else "✗" for ok in s["citation_relevant"]) or "–"
+            lines.append(f"- “{s['text']}” {s['citations']}: cited evidence {'supports' if s['supported_by_citations'] else 'does NOT support'} "
+                         f"({s['reason']}); citation relevance {relevant}")
+        lines += [f"- dropped by verification ({d['note']}): “{d['text']}”" for d in r["dropped"]]
+        lines += [f"  - [{c['n']}] {c['doc']} ({c['language']}): {c['text']}" for c in r["citations"]]
+        facts = ", ".join(f"{fid} {'✓' if ok else '✗'}" for fid, ok in r["facts"].items())
+        lines += [f"- facts: {facts}; gold docs: {', '.join(r['gold_documents'])}; cited: {', '.join(r['cited_documents']) or '–'}", ""]
+    return lines
+
+
 def render(result: dict) -> str:
     settings = result["settings"]
     lines = [
@@ -119,31 +166,35 @@ def render(result: dict) -> str:
         else:
             lines.append(f"- mode **{mode}**: {outcome['questions']} questions in {outcome['seconds']} s, {len(outcome['errors'])} failed")
     lines += ["", "## Overall and per split", "", _trust(result["judge"]), ""]
-    lines += _table(result, "all", "split=", "dataset=")
+    lines += _table(result["modes"], METRICS, "all", "split=", "dataset=")
     lines += ["", "![metrics per mode and split](metrics.png)", ""]
     for title, prefix in (("Per question language", "language="), ("Per question type", "type=")):
-        lines += [f"## {title}", "", _trust(result["judge"]), "", *_table(result, prefix), ""]
+        lines += [f"## {title}", "", _trust(result["judge"]), "", *_table(result["modes"], METRICS, prefix), ""]
     lines += _judge_section(result["judge"]) + ["![judge](judge.png)", ""]
     lines += _baseline_section(result["baseline"])
-    lines += ["## Summaries", "", f"{result['summaries']['tasks']} tasks: {result['summaries']['status']}.", ""]
+    lines += _summaries_section(result)
     lines += ["## Per-question details", ""]
     for mode, outcome in result["modes"].items():
         lines += _details(mode, outcome)
+    if result["summaries"]["modes"]:
+        lines += ["## Per-summary details", ""]
+        for mode, outcome in result["summaries"]["modes"].items():
+            lines += _summary_details(mode, outcome)
     return "\n".join(lines) + "\n"
 
 
-def _metrics_chart(result: dict, path: Path) -> None:
+def _metrics_chart(modes: dict, names: tuple[str, ...], title: str, path: Path) -> None:
     """One bar per (mode, split) for every metric."""
-    series = [(f"{mode} {split}", outcome["metrics"].get(f"split={split}", {}))
-              for mode, outcome in result["modes"].items() if outcome.get("status") == "ok" for split in ("tune", "heldout")]
+    series = [(f"{mode} {split}", outcome["metrics"][f"split={split}"]) for mode, outcome in modes.items()
+              if outcome.get("status") == "ok" for split in ("tune", "heldout") if f"split={split}" in outcome["metrics"]]
     fig, ax = plt.subplots(figsize=(13, 4.5))
     width = 0.8 / max(1, len(series))
     for i, (label, values) in enumerate(series):
-        xs = [j + i * width for j in range(len(METRICS))]
-        ax.bar(xs, [values.get(m, {}).get("value", 0.0) for m in METRICS], width, label=label)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(METRICS))], METRICS, rotation=30, ha="right")
+        xs = [j + i * width for j in range(len(names))]
+        ax.bar(xs, [values.get(m, {}).get("value", 0.0) for m in names], width, label=label)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=30, ha="right")
     ax.set_ylim(0, 1.05)
-    ax.set_title("Grounding metrics per mode and split (false_abstention_rate: lower is better)")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

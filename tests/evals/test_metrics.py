@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from evals import metrics
+from evals import grounding, metrics
 from evals.judges import Verdict
+from rag.evidence import Evidence
+from rag.summarise import Point, Statement, Summary
 
 
 class WordJudge:
@@ -125,3 +127,84 @@ def test_compare_knows_which_way_is_better():
     assert [r["metric"] for r in found["regressions"]] == ["m/all/citation_recall", "m/all/false_abstention_rate"]
     assert [r["metric"] for r in found["improvements"]] == ["m/all/mrr"]
     assert metrics.compare(current, {"m/all/citation_recall": 0.84}, 0.05)["regressions"] == []
+
+
+# -- summaries ---------------------------------------------------------------------------------------
+
+
+def _evidence(n, text, doc, language):
+    return Evidence(n=n, text=text, doc_id=doc, chunk_id=f"{doc}:0", title=doc, source=None, date=None, language=language,
+                    path=f"{doc}.txt", start=0, end=len(text), passage=text, passage_start=0, score=1.0)
+
+
+TASK = {"id": "s", "topic": "t", "language": "en", "split": "heldout", "source_languages": ["fr", "ar", "es"],
+        "documents": ["a", "b", "d"], "facts": [{"id": "f1", "any_of": ["ALPHA"]}, {"id": "f2", "any_of": ["zeta"]}],
+        "must_not_cite": ["c"]}
+
+
+def _summary(**fields):
+    """A Summary as rag.summarise builds it: kept points citing 1..3 of A (fr), B (de) and C (ar), one dropped."""
+    points = [Point("alpha beta", [1], citations=[1], supported=True, doc_id="A"),
+              Point("gamma delta", [1], citations=[2, 3], supported=True, doc_id="B"),  # needs both citations
+              Point("epsilon", [1], citations=[1], supported=True, doc_id="A")]  # its citation does not say it
+    citations = [_evidence(1, "alpha beta", "A", "fr"), _evidence(2, "gamma", "B", "de"), _evidence(3, "delta", "C", "ar")]
+    dropped = [Point("zeta omega", [1], note="not supported by the sources", doc_id="A")]
+    return Summary("t", "en", "extractive", text="alpha beta [1]. gamma delta [2][3]. epsilon [1].", points=points,
+                   citations=citations, dropped=dropped, agreements=[Statement("agree", "gamma delta [2][3].", [2, 3], ["B", "C"])],
+                   timings_ms={"total": 5.0}, **fields)
+
+
+def test_a_summary_is_scored_from_its_kept_sentences_and_their_citations():
+    record = grounding.score_summary(TASK, _summary(), J, {"A": "a", "B": "b", "C": "c"}, hostile=["c", "h"])
+    m = record["metrics"]
+    assert record["facts"] == {"f1": True, "f2": False}  # zeta is only in the dropped sentence
+    assert m["fact_coverage"] == 0.5 and m["all_facts_rate"] == 0.0 and record["missed"] == ["f2 (zeta)"]
+    assert m["document_coverage"] == pytest.approx(2 / 3)  # a and b cited, d not; c is not gold
+    assert m["language_coverage"] == pytest.approx(2 / 3)  # fr and ar of fr, ar, es (de is not asked for)
+    assert m["citation_recall"] == pytest.approx(2 / 3)  # "epsilon" is not in "alpha beta"
+    assert m["citation_precision"] == pytest.approx(3 / 4)  # 1 + both of [2][3] + 0 of epsilon's
+    assert m["verified_share"] == 0.75  # 3 kept, 1 dropped
+    assert m["restriction_respected"] == 0.0 and m["no_hostile_source"] == 0.0  # cites c
+    clean = grounding.score_summary(TASK, _summary(), J, {"A": "a", "B": "b", "C": "c"}, hostile=["h"])["metrics"]
+    assert clean["no_hostile_source"] == 1.0
+    assert record["cited_documents"] == ["a", "b", "c"] and (record["agreements"], record["differences"]) == (1, 0)
+    assert m["faithfulness"] is None  # this Summary records no evidence shown to judge against
+
+
+def test_summary_faithfulness_sees_uncited_evidence_and_merged_points_count_as_verified():
+    shown = [_evidence(1, "alpha beta", "A", "fr"), _evidence(2, "gamma", "B", "de"), _evidence(3, "delta", "C", "ar"),
+             _evidence(4, "epsilon", "A", "fr")]  # shown to the model, cited by nothing
+    m = grounding.score_summary(TASK, _summary(evidence=shown, merged=1), J, {"A": "a", "B": "b", "C": "c"})["metrics"]
+    assert m["faithfulness"] == 1.0 and m["citation_recall"] == pytest.approx(2 / 3)  # invented? no; mis-cited
+    assert m["verified_share"] == 0.8  # 3 kept + 1 merged, 1 dropped
+
+
+def test_an_abstaining_summary_scores_zero_facts_and_no_judge_metrics():
+    task = {**TASK, "must_not_cite": [], "must_not_contain": ["Kerman"]}
+    shown = "The sources do not cover this. Closest: Kerman attack (ALPHA)."
+    abstained = Summary("t", "en", "local", text=shown, abstained=True,
+                        dropped=[Point("alpha", [1], note="not supported by the sources")])
+    m = grounding.score_summary(task, abstained, J, {})["metrics"]
+    assert m["fact_coverage"] == 0.0 and m["document_coverage"] == 0.0 and m["language_coverage"] == 0.0
+    assert m["citation_recall"] is None and m["citation_precision"] is None
+    assert m["verified_share"] == 0.0  # it generated one sentence and verification rejected it
+    assert m["restriction_respected"] == 0.0  # the abstention as shown names a forbidden string
+    nothing = metrics.summary_metrics({**TASK, "source_languages": None, "must_not_cite": []}, found={}, text="", sentences=[],
+                                      cited_docs=[], cited_languages=[], kept=0, dropped=0)
+    assert all(value is None for name, value in nothing.items() if name != "document_coverage")
+
+
+def test_summary_metrics_aggregate_per_split_and_gate_only_large_groups():
+    stems = {"A": "a", "B": "b", "C": "c"}
+    records = [grounding.score_summary({**TASK, "id": f"s{i}", "split": "tune" if i < 5 else "heldout"}, _summary(), J, stems, ["h"])
+               for i in range(6)]
+    groups = metrics.aggregate(records, ("split", "language"), metrics.SUMMARY_METRICS)
+    assert groups["all"]["fact_coverage"] == {"value": 0.5, "n": 6} and groups["split=heldout"]["verified_share"]["n"] == 1
+    assert set(groups["all"]) == set(metrics.SUMMARY_METRICS) - {"faithfulness"}  # no evidence recorded: not judged
+    assert "answer_correctness" not in groups["all"]
+    result = {"modes": {}, "summaries": {"modes": {"extractive": {"metrics": groups}}},
+              "judge": {s: {"accuracy": 1.0, "precision": 1.0, "recall": 1.0} for s in ("tune", "heldout")}}
+    flat = grounding.flat_metrics(result)
+    assert flat["summary/extractive/all/document_coverage"] == pytest.approx(0.6667)
+    assert flat["summary/extractive/split=tune/verified_share"] == 0.75
+    assert not any(key.startswith("summary/extractive/split=heldout") for key in flat)  # 1 task: too few to gate on
