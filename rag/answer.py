@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rag.cite import Claim, parse_claims, render, renumber, verify_claims
 from rag.context import RagContext
-from rag.evidence import Evidence, VectorCache, looks_like_instruction, select_evidence
+from rag.evidence import Evidence, VectorCache, is_question, looks_like_instruction, select_evidence
 from rag.generate import abstention, answer_messages, as_quote, condense_messages, is_no_answer
 from rag.ingest.chunking import split_sentences
 from rag.ingest.language import detect_language
@@ -159,11 +159,12 @@ class Answerer:
         return "".join(parts)
 
     def _extract(self, evidence: list[Evidence]) -> list[Claim]:
-        """No LLM: the best evidence sentences themselves, each citing itself (the floor to beat).
+        """No LLM: the best evidence sentences that are not questions, each citing itself (the floor to beat).
 
         The best sentence of every document close to the top comes first, so a question whose facts
         are spread over articles gets each article's sentence."""
         ranked = sorted(evidence, key=lambda ev: ev.score, reverse=True)
+        ranked = [ev for ev in ranked if not is_question(ev.text)] or ranked
         leaders = {}
         for ev in ranked:
             if ev.doc_id not in leaders and ev.score >= ranked[0].score - EXTRACTIVE_DOC_MARGIN:

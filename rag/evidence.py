@@ -136,6 +136,10 @@ _INSTRUCTION_PATTERNS = [
     r"</?\s*(system|assistant|user|developer|evidence|instructions?|context|prompt)\s*>",  # fake chat markup
     r"^\W{0,4}(system|assistant|developer|note (for|to) the (assistant|ai|model))\s*:",  # role-prefixed lines
     r"\b(answer|reply|respond)\s+(to\s+)?(every|all|each|any)\s+(question|query|request)s?\b",
+    # chat-template control tokens and turn markers of the common model families (ChatML, Llama, Gemma,
+    # Alpaca-style headers): never news, only ever written to fake a conversation turn
+    r"<\|[^|<>\s]{1,40}\|>|\[/?INST\]|<</?SYS>>|<(start|end)_of_turn>",
+    r"^\W{0,6}#{1,6}\s*(system|user|assistant|human|instruction|response)\s*:",
     r"\bfollow\s+(its|these|the|my|our|their)\s+instructions\b",
     r"\b(outranks?|overrides?)\s+the\s+(user|developer|system)",
     r"\b(citation|fact)[- ]?check(er|ing)?\s+(is|has been)\s+(disabled|off|turned off)",
@@ -153,6 +157,22 @@ _INSTRUCTION_PATTERNS = [
 # blocks use them to fake citations.
 _REFERENCE_ENTRY = re.compile(r"^\s*\[\s*\d+\s*\]")
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE | re.DOTALL | re.MULTILINE)
+
+
+_CLOSERS = "\"'”“’»›)\\]」』"  # what may follow the final mark: closing quotes and brackets
+_STATEMENT_END = re.compile(f"[.!…。！][{_CLOSERS}]*$")
+_QUESTION_END = re.compile(f"[?？؟\u037e][{_CLOSERS}]*$")
+
+
+def is_statement(text: str) -> bool:
+    """True for a sentence ending like reported prose: what a summary should be made of (headlines and
+    captions say little, questions say nothing)."""
+    return bool(_STATEMENT_END.search(text.rstrip()))
+
+
+def is_question(text: str) -> bool:
+    """Questions state no fact, so a quote-only answer never shows one (planted fake chat turns often are)."""
+    return bool(_QUESTION_END.search(text.rstrip()))
 
 
 def looks_like_instruction(text: str) -> bool:

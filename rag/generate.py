@@ -56,10 +56,16 @@ def language_name(code: str) -> str:
 _BRACKETED_NUMBER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 
 
+# Chat-template control tokens (<|im_start|>, <|eot_id|>, ...): a llama.cpp server may parse them in message
+# text as the real special tokens, i.e. as a new conversation turn.
+_CONTROL_TOKEN = re.compile(r"<\|[^|<>\s]{1,40}\|>")
+
+
 def as_quote(text: str) -> str:
     """Article text on one line with its bracketed numbers turned into parentheses, so a fake "[1]" planted
-    in an article can pass neither for one of our evidence numbers nor, when quoted, for our citations."""
-    return _BRACKETED_NUMBER.sub(r"(\1)", " ".join(text.split()))
+    in an article can pass neither for one of our evidence numbers nor, when quoted, for our citations, and
+    without chat-template control tokens."""
+    return _BRACKETED_NUMBER.sub(r"(\1)", " ".join(_CONTROL_TOKEN.sub(" ", text).split()))
 
 
 def evidence_block(evidence: Sequence[Evidence]) -> str:

@@ -31,7 +31,7 @@ from rag.cite import Claim, parse_claims, render, renumber, verify_claims
 from rag.consistency import arabic_skeleton, claim_names, latin_skeleton
 from rag.config import SummarySettings
 from rag.context import RagContext
-from rag.evidence import Evidence, VectorCache, select_evidence
+from rag.evidence import Evidence, VectorCache, is_statement, select_evidence
 from rag.generate import abstention, as_quote, evidence_block, language_name
 from rag.ingest.clean import _strip_marks  # accent- and case-free form, as rag.consistency matches names
 from rag.ingest.language import detect_language
@@ -252,7 +252,7 @@ class Summariser:
         source.hits = source.hits or self.ctx.store.document_chunks(source.record.doc_id)
         pool = select_evidence(target if target is not None else np.zeros(dim, np.float32), source.hits, self.cache,
                                max_tokens=10**9, max_sentences=10**9)
-        pool = [ev for ev in pool if _PROSE.search(ev.text)] or pool  # headlines and captions say less than sentences
+        pool = [ev for ev in pool if is_statement(ev.text)] or pool
         if not pool:
             return
         vectors = np.vstack([ev.vector for ev in pool])
@@ -378,7 +378,6 @@ def _balanced(sources: list[_Source], limit: int, newest_first: bool) -> list[_S
     return picked
 
 
-_PROSE = re.compile(r"[.!?…؟。！？][\"'”’»)\]]*$")
 _BULLET = re.compile(r"^(?:(?:[-*•]|\d{1,2}[.)])\s+|[\[(][a-z]{2}[\])]\s*)+")  # "- ", "2. ", a copied "[de] "
 
 
