@@ -9,7 +9,9 @@ from __future__ import annotations
 import codecs
 import io
 import logging
+import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -43,6 +45,26 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)"
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _PDF_DATE = re.compile(r"(?:D:)?(\d{4})(\d{2})(\d{2})")
 _SIDECAR_MAX_BYTES = 1 << 20
+_MIXED_MIN_UTF8_CHARS = 8  # legacy text can form a few valid multi-byte UTF-8 characters by chance (cp1256 "ة،")
+_UTF8_CHAR = re.compile(  # one well-formed multi-byte UTF-8 character
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+_MAX_LINE_CHARS = 200_000  # ~30,000 words without a line break: generated data (base64, minified), not an article
+_SPECIAL_FILES = ((stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"))
+# (first bytes, what the file really is, the format to rename it to when we read that format)
+_SIGNATURES = (
+    (b"%PDF-", "PDF content", "pdf"),
+    (b"PK\x03\x04", "a ZIP archive (or .docx/.odt/.epub)", None),
+    (b"\x1f\x8b", "gzip-compressed data", None),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", None),
+    (b"\xff\xd8\xff", "a JPEG image", None),
+    (b"GIF8", "a GIF image", None),
+    (b"\x7fELF", "an executable", None),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office document (.doc/.xls)", None),
+    (b"{\\rtf", "an RTF document", None),
+)
 _META_ALIASES = {
     "lang": "language",
     "sitename": "source",
@@ -80,13 +102,24 @@ def _human_size(n: float) -> str:
     return f"{int(n)} bytes"
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
-    """Raw bytes, refusing oversized files before reading them (and files that grew since stat)."""
+def _check_regular(info: os.stat_result, max_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise LoadError("is a directory")
+    kind = next((name for test, name in _SPECIAL_FILES if test(info.st_mode)), None)
+    if kind:  # reading a pipe or device could block forever or never end
+        raise LoadError(f"not a regular file ({kind})")
+    if info.st_size > max_bytes:
+        raise LoadError(f"too large: {_human_size(info.st_size)} > {_human_size(max_bytes)} limit")
+
+
+def read_source(path: Path, max_bytes: int) -> bytes:
+    """Raw bytes of a regular file, read once and at most `max_bytes`: oversized files are refused from
+    their size before reading, pipes and devices are never opened, a file that grew is cut off."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise LoadError(f"too large: {_human_size(size)} > {_human_size(max_bytes)} limit")
-        with path.open("rb") as handle:
+        _check_regular(os.stat(path), max_bytes)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a pipe swapped in since stat cannot block
+        with open(fd, "rb") as handle:
+            _check_regular(os.fstat(fd), max_bytes)
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
@@ -130,15 +163,55 @@ def _decode(data: bytes, declared: str | None = None) -> str:
         if guess is None or not guess.encoding.startswith(("utf_16", "utf_32")):
             raise LoadError("binary file (not text)")
         return str(guess)
-    for codec in filter(None, ("utf-8", declared)):
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":  # a UTF-8 file cut off in the middle of a character
+            return data[: exc.start].decode("utf-8")
+    mixed = _decode_mixed(data, declared)
+    if mixed is not None:
+        return mixed
+    if declared:
         try:
-            return data.decode(codec)
+            return data.decode(declared)
         except UnicodeDecodeError:
-            continue
+            pass
     guess = _best_guess(data)
     if guess is None:
         raise LoadError("binary file (not text)")
     return str(guess)
+
+
+def _decode_mixed(data: bytes, declared: str | None) -> str | None:
+    """Text glued together from UTF-8 and a legacy encoding (concatenated files, cp1252 quotes pasted into
+    UTF-8). Valid UTF-8 lines stay UTF-8; a line whose UTF-8 characters outnumber its stray bytes is UTF-8
+    with those bytes in the legacy encoding; other lines are wholly legacy: the declared charset, else the
+    one guessed from those lines, else cp1252. None when too few UTF-8 characters to rule out chance."""
+    lines = data.splitlines(keepends=True)
+    utf8: set[int] = set()
+    evidence = 0
+    for i, line in enumerate(lines):
+        chars = len(_UTF8_CHAR.findall(line))
+        if chars > len(_NON_ASCII.findall(_UTF8_CHAR.sub(b"", line))) or line.isascii():
+            utf8.add(i)
+            evidence += chars
+    if evidence < _MIXED_MIN_UTF8_CHARS:
+        return None
+    legacy = b"".join(line for i, line in enumerate(lines) if i not in utf8)
+    guess = None if declared or not legacy else _best_guess(legacy)
+    encoding = declared or (guess.encoding if guess else "cp1252")
+
+    def legacy_text(piece: bytes) -> str:
+        return piece.decode("ascii" if piece.isascii() else encoding, errors="replace")
+
+    out = []
+    for i, line in enumerate(lines):
+        if i in utf8:
+            chars = iter(_UTF8_CHAR.findall(line))  # split() below leaves the bytes between UTF-8 characters
+            out += [legacy_text(piece) + next(chars, b"").decode("utf-8") for piece in _UTF8_CHAR.split(line)]
+        else:
+            out.append(legacy_text(line))
+    return "".join(out)
 
 
 def _normalise(text: str) -> str:
@@ -249,11 +322,16 @@ def _body_text(html: str) -> str:
 def _read_html(data: bytes) -> tuple[str, dict[str, str]]:
     """Main article text via trafilatura (precision over recall), with the page's metadata."""
     html = _to_text(data, _declared_charset(data))
-    text = trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
+    tree = trafilatura.load_html(html)
+    if tree is None:
+        raise LoadError("HTML has no main text")
+    for element in tree.xpath("//noscript"):  # only browsers without JavaScript show it ("Enable JavaScript to...")
+        element.drop_tree()
+    found = trafilatura.extract_metadata(tree)
+    text = trafilatura.extract(tree, include_comments=False, include_tables=False, favor_precision=True)
     text = text or _body_text(html)
     if not text.strip():
         raise LoadError("HTML has no main text")
-    found = trafilatura.extract_metadata(html)
     fields = ("title", "date", "sitename", "author", "url", "language")
     meta = _clean_meta({name: getattr(found, name, None) for name in fields}) if found else {}
     return re.sub(r"\n+", "\n\n", text), meta  # one block per line -> paragraphs, like .txt sources
@@ -298,16 +376,46 @@ _READERS: dict[str, tuple[str, Callable[[bytes], tuple[str, dict[str, str]]]]] =
 }
 
 
-def load_file(path: Path, max_bytes: int) -> LoadedText:
-    """Text and metadata of one file, or LoadError with a short reason. Sidecar metadata wins."""
-    path = Path(path)
-    if path.is_dir():
-        raise LoadError("is a directory")
-    if path.suffix.lower() not in _READERS:
-        raise LoadError(f"unsupported file type: {path.suffix or '(no extension)'}")
-    fmt, reader = _READERS[path.suffix.lower()]
-    text, meta = reader(_read_bytes(path, max_bytes))
+def _reader(path: Path) -> tuple[str, Callable[[bytes], tuple[str, dict[str, str]]]]:
+    try:
+        return _READERS[path.suffix.lower()]
+    except KeyError:
+        raise LoadError(f"unsupported file type: {path.suffix or '(no extension)'}") from None
+
+
+def _disguised(data: bytes, fmt: str, suffix: str) -> str | None:
+    """The reason to refuse bytes that start like another kind of file than the extension says, if they do."""
+    for magic, kind, real_format in _SIGNATURES:
+        if data.startswith(magic) and real_format != fmt:
+            if real_format:
+                return f"{kind} in a {suffix} file: rename it to .{real_format}"
+            return f"{kind}, not {'a PDF' if fmt == 'pdf' else 'text'}"
+    return None
+
+
+def _check_lines(text: str) -> None:
+    longest = max(len(line) for line in text.split("\n"))
+    if longest > _MAX_LINE_CHARS:
+        raise LoadError(f"a line of {longest:,} characters without a break (limit {_MAX_LINE_CHARS:,}): not article text")
+
+
+def load_bytes(path: Path, data: bytes) -> LoadedText:
+    """Text and metadata of a file's bytes (from read_source), or LoadError with a short reason. Sidecar
+    metadata wins."""
+    fmt, reader = _reader(path)
+    disguised = _disguised(data, fmt, path.suffix)
+    if disguised:
+        raise LoadError(disguised)
+    text, meta = reader(data)
     if not text.strip():
         raise LoadError("empty file")
+    _check_lines(text)
     meta.update(read_sidecar(path))
     return LoadedText(text=text, format=fmt, title=meta.get("title"), meta=meta)
+
+
+def load_file(path: Path, max_bytes: int) -> LoadedText:
+    """load_bytes on the file's bytes; an unsupported type is refused before anything is read."""
+    path = Path(path)
+    _reader(path)
+    return load_bytes(path, read_source(path, max_bytes))

@@ -8,7 +8,9 @@ document is then committed on its own, so an interruption loses at most the batc
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from rag.embeddings import Embedder
 from rag.ingest.chunking import chunk_document
 from rag.ingest.clean import clean_text, find_date, guess_title
 from rag.ingest.language import detect_language
-from rag.ingest.loaders import LoadError, load_file
+from rag.ingest.loaders import LoadError, load_bytes, read_source
 from rag.store import VectorStore
 
 PIPELINE_VERSION = "1"  # bump when cleaning or chunking changes so every document is rebuilt
@@ -74,20 +76,19 @@ def discover(paths: Iterable[Path], extensions: Iterable[str]) -> tuple[list[Pat
     passed: list[FileOutcome] = []
     for root in paths:
         root = Path(root).expanduser()
-        if not root.exists():
-            passed.append(FileOutcome(str(root), "failed", "no such file or folder"))
-        elif root.is_file():
-            _consider(root.absolute(), root.absolute().parent, exts, found, passed, explicit=True)
-        else:
+        if root.is_dir():
             base = root.resolve()
             for path in sorted(_walk(root)):
                 _consider(path.absolute(), base, exts, found, passed, explicit=False)
-    unique = list(dict.fromkeys(found))
-    return unique, passed
+        elif root.exists() or root.is_symlink():
+            _consider(root.absolute(), root.absolute().parent, exts, found, passed, explicit=True)
+        else:
+            passed.append(FileOutcome(str(root), "failed", "no such file or folder"))
+    return _one_per_file(found, passed), passed
 
 
 def _walk(root: Path) -> Iterator[Path]:
-    for path in root.rglob("*"):
+    for path in root.rglob("*"):  # does not descend into symlinked folders
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue  # hidden files and folders (.git, editor swap files)
         if path.is_file() or path.is_symlink() or path.suffix:
@@ -95,20 +96,49 @@ def _walk(root: Path) -> Iterator[Path]:
 
 
 def _consider(path: Path, base: Path, exts: set[str], found: list, passed: list, explicit: bool) -> None:
-    if path.is_dir() and not path.is_symlink():
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 in the name: it could not be stored or shown
+        shown = os.fsencode(path).decode("utf-8", errors="replace")
+        passed.append(FileOutcome(shown, "skipped", "file name is not valid UTF-8: rename the file"))
+        return
+    if path.name.endswith(".meta.yaml") and not explicit:
+        return  # sidecars are read with their article
+    reason = _symlink_problem(path, base) if path.is_symlink() else None
+    if reason is None and path.is_dir():
         if path.suffix.lower() in exts:
-            passed.append(FileOutcome(str(path), "skipped", "is a directory named like a file (its files are ingested)"))
-        return
-    if path.suffix.lower() not in exts:
-        if explicit or not path.name.endswith(".meta.yaml"):
-            passed.append(FileOutcome(str(path), "skipped", f"unsupported type '{path.suffix or 'no extension'}'"))
-        return
-    if path.is_symlink():
-        target = path.resolve()
-        if not target.is_relative_to(base):
-            passed.append(FileOutcome(str(path), "skipped", "symlink points outside the folder"))
+            reason = "is a directory named like a file (its files are ingested)"
+        else:
             return
-    found.append(path)
+    if reason is None and path.suffix.lower() not in exts:
+        reason = f"unsupported type '{path.suffix or 'no extension'}'"
+    if reason:
+        passed.append(FileOutcome(str(path), "skipped", reason))
+    else:
+        found.append(path)
+
+
+def _symlink_problem(link: Path, base: Path) -> str | None:
+    """Why a symlink is not followed: broken, a loop, or pointing outside the folder being ingested
+    (a link planted in a shared folder must not pull in ~/.ssh or /etc)."""
+    try:
+        target = Path(os.path.realpath(link, strict=True))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        return "broken symlink (its target does not exist)" if exc.errno == errno.ENOENT else f"cannot follow symlink: {exc.strerror}"
+    return None if target.is_relative_to(base) else "symlink points outside the folder"
+
+
+def _one_per_file(found: list[Path], passed: list[FileOutcome]) -> list[Path]:
+    """Each real file once: a symlink to a file found under its own name too is reported, not indexed twice."""
+    first: dict[str, Path] = {}
+    for path in sorted(dict.fromkeys(found), key=Path.is_symlink):  # stable sort: real names before links
+        kept = first.setdefault(os.path.realpath(path), path)
+        if kept != path:
+            passed.append(FileOutcome(str(path), "skipped", f"same file as {kept} (symlink)"))
+    keep = set(first.values())
+    return [path for path in dict.fromkeys(found) if path in keep]
 
 
 def _version_hash(path: Path, raw: bytes, settings) -> str:
@@ -119,9 +149,9 @@ def _version_hash(path: Path, raw: bytes, settings) -> str:
     return digest.hexdigest()
 
 
-def prepare_document(path: Path, content_hash: str, settings) -> tuple[Document, list[Chunk]]:
-    """Load, clean, describe and chunk one file (LoadError explains a file that cannot be used)."""
-    loaded = load_file(path, max_bytes=int(settings.ingest.max_file_mb * 1024 * 1024))
+def prepare_document(path: Path, data: bytes, content_hash: str, settings) -> tuple[Document, list[Chunk]]:
+    """Load, clean, describe and chunk one file's bytes (LoadError explains a file that cannot be used)."""
+    loaded = load_bytes(path, data)
     meta = loaded.meta
     text = clean_text(loaded.text)
     if not text.strip():
@@ -176,7 +206,7 @@ def ingest(
     files, passed = discover(paths, settings.ingest.extensions)
     report.outcomes.extend(passed)
     pending: list[_Prepared] = []
-    max_bytes = settings.ingest.max_file_mb * 1024 * 1024
+    max_bytes = int(settings.ingest.max_file_mb * 1024 * 1024)
     try:
         for done, path in enumerate(files):
             if progress:
@@ -199,14 +229,12 @@ def ingest(
 def _prepare_one(path, settings, by_path, reindex, max_bytes, embedder, pending) -> FileOutcome | None:
     key = str(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise LoadError(f"too large: {size / 1048576:.1f} MB > {settings.ingest.max_file_mb:g} MB limit")
-        content_hash = _version_hash(path, path.read_bytes(), settings)
+        data = read_source(path, max_bytes)
+        content_hash = _version_hash(path, data, settings)
         previous = by_path.get(key)
         if previous and previous.content_hash == content_hash and not reindex:
             return FileOutcome(key, "unchanged", chunks=previous.chunks, language=previous.language)
-        doc, chunks = prepare_document(path, content_hash, settings)
+        doc, chunks = prepare_document(path, data, content_hash, settings)
     except LoadError as exc:
         return FileOutcome(key, "failed", str(exc))
     except OSError as exc:

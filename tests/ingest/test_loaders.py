@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import os
 import random
 import unicodedata
 
@@ -69,6 +71,29 @@ def test_utf16_without_bom_is_text_not_binary(tmp_path):
     assert _load(tmp_path, "nobom.txt", FRENCH.encode("utf-16-le")).text == FRENCH
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [(FRENCH.replace("'", "’") + "\n", "utf-8"), (FRENCH, "latin-1")],  # files glued together
+        [(ARABIC + "\n", "cp1256"), (ARABIC, "utf-8")],
+        [(FRENCH + "\n", "utf-8"), ("Il a dit ", "utf-8"), ("’", "cp1252"), ("ça suffit, à Genève.", "utf-8")],  # a pasted quote
+    ],
+)
+def test_mixed_utf8_and_legacy_encodings_decode_exactly(tmp_path, parts):
+    text = "".join(part for part, _ in parts)
+    assert _load(tmp_path, "mixed.txt", b"".join(part.encode(codec) for part, codec in parts)).text == text
+
+
+def test_legacy_text_forming_utf8_by_chance_is_not_mixed(tmp_path):
+    """In cp1256, "ة،" is the valid UTF-8 "ɡ": seven such pairs per line must not make the lines UTF-8."""
+    line = "قالت الوزارة إن الزيارة ناجحة، وإن المحادثات مستمرة، وإن الشراكة قوية، وإن العلاقة متينة، ثم أضافت أن اللجنة المشتركة، والوفد، والسفارة، ستجتمع غدا.\n\n"
+    assert _load(tmp_path, "ar.txt", (line * 6).encode("cp1256")).text == line * 6
+
+
+def test_utf8_cut_in_the_middle_of_a_character_keeps_the_rest(tmp_path):
+    assert _load(tmp_path, "cut.txt", ARABIC.encode("utf-8")[:-1]).text == ARABIC[:-1]
+
+
 def test_line_breaks_controls_and_unicode_normalisation(tmp_path):
     raw = "Titre\r\nLigne deux\rLigne trois\x07\x1b fin\fpage\u0085Cafe\u0301 \ufeff"
     assert _load(tmp_path, "n.txt", raw).text == "Titre\nLigne deux\nLigne trois fin\npage\nCafé "
@@ -101,6 +126,35 @@ def test_binary_without_nul_bytes(tmp_path):
 
 def test_text_riddled_with_control_characters_is_binary(tmp_path):
     assert _load_error(tmp_path, "term.txt", b"ab\x01\x02cd\x03\x04ef\x05\x06gh") == "binary file (not text)"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("report.txt", b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n", "PDF content in a .txt file: rename it to .pdf"),
+        ("notes.md", b"PK\x03\x04" + bytes(40), "a ZIP archive (or .docx/.odt/.epub), not text"),
+        ("page.html", gzip.compress(FRENCH.encode()), "gzip-compressed data, not text"),
+        ("scan.pdf", b"\x89PNG\r\n\x1a\n" + bytes(40), "a PNG image, not a PDF"),
+        ("letter.txt", b"{\\rtf1\\ansi Bonjour}", "an RTF document, not text"),
+    ],
+)
+def test_content_that_is_not_what_the_extension_says(tmp_path, name, data, reason):
+    assert _load_error(tmp_path, name, data) == reason
+
+
+@pytest.mark.timeout(30)  # a regression blocks on the read
+def test_named_pipe_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.txt")
+    with pytest.raises(LoadError, match=r"^not a regular file \(named pipe\)$"):
+        load_file(tmp_path / "pipe.txt", LIMIT)
+
+
+def test_line_without_breaks_beyond_the_limit_is_not_article_text(tmp_path):
+    sentence = "Le ministre est arrivé à Téhéran. "
+    assert _load(tmp_path, "ok.txt", sentence * 5000).text == (sentence * 5000).strip() + " "
+    assert _load_error(tmp_path, "long.txt", sentence * 6000) == (
+        "a line of 204,000 characters without a break (limit 200,000): not article text"
+    )
 
 
 def test_too_large_is_refused_before_reading(tmp_path):
@@ -227,7 +281,10 @@ def test_html_article_main_text_and_metadata(tmp_path):
 
 
 def test_html_with_only_scripts_has_no_main_text(tmp_path):
-    html = "<html><head><script>var a = 1;</script><style>p{}</style></head><body><script>track()</script></body></html>"
+    html = (
+        "<html><head><script>var a = 1;</script><style>p{}</style></head><body><script>track()</script>"
+        "<noscript>Enable JavaScript to read this article.</noscript></body></html>"
+    )
     assert _load_error(tmp_path, "empty.htm", html) == "HTML has no main text"
 
 
