@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -43,7 +44,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -117,9 +118,10 @@ def _print_report(report, verbose: bool) -> None:
         if o.status in ("failed", "skipped") or verbose:
             style = {"failed": "red", "skipped": "yellow"}.get(o.status, "green")
             detail = o.reason or (f"{o.chunks} chunks, {o.language}" if o.chunks else "")
-            console.print(f"  [{style}]{o.status:9}[/] {o.path}" + (f" — {detail}" if detail else ""), highlight=False)
+            line = escape(str(o.path)) + (f" — {escape(detail)}" if detail else "")  # file names are not markup
+            console.print(f"  [{style}]{o.status:9}[/] {line}", highlight=False)
         if o.warning:
-            console.print(f"  [yellow]warning[/]   {o.path} — {o.warning}", highlight=False)
+            console.print(f"  [yellow]warning[/]   {escape(str(o.path))} — {escape(o.warning)}", highlight=False)
 
 
 @app.command()
@@ -161,9 +163,9 @@ def search(
     if not hits:
         console.print("No passages found. Is anything ingested? (`rag sources`)")
     for rank, hit in enumerate(hits, 1):
-        console.print(f"[bold]{rank}.[/] {hit.score:.3f} [cyan]{hit.title}[/] ({hit.language}, {hit.doc_id})", highlight=False)
+        console.print(f"[bold]{rank}.[/] {hit.score:.3f} [cyan]{escape(hit.title)}[/] ({hit.language}, {hit.doc_id})", highlight=False)
         snippet = " ".join(hit.text.split())
-        console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", highlight=False)
+        console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", highlight=False, markup=False)
 
 
 @app.command()
@@ -189,7 +191,7 @@ def ask(
         stream = not (no_stream or as_json) and answerer.chat is not None
         if stream:
             err_console.print("[dim]Draft (checked against the sources below):[/]")
-        on_token = (lambda t: err_console.print(t, end="", style="dim", highlight=False)) if stream else None
+        on_token = (lambda t: err_console.print(t, end="", style="dim", highlight=False, markup=False)) if stream else None
         result = answerer.answer(question, lang=lang, k=k, filters=Filters(languages=source_lang), on_token=on_token)
     if stream:
         err_console.print()
@@ -202,10 +204,10 @@ def ask(
 def print_answer(result) -> None:
     """The verified answer, then each cited source sentence in its original language."""
     console.print()
-    console.print(result.text, highlight=False)
+    console.print(result.text, highlight=False, markup=False)
     dropped = [c for c in result.claims if not c.supported]
     for claim in dropped:
-        console.print(f"[yellow]unsupported:[/] {claim.text} ({claim.note})", highlight=False)
+        console.print(f"[yellow]unsupported:[/] {escape(claim.text)} ({escape(claim.note or '')})", highlight=False)
     print_sources(result.citations)
     console.print(f"[dim]{result.mode} · {result.timings_ms.get('total', 0) / 1000:.1f} s[/]")
 
@@ -216,8 +218,8 @@ def print_sources(citations) -> None:
         console.print("\n[bold]Sources[/]")
     for ev in citations:
         where = ", ".join(x for x in (ev.source, ev.date, ev.language) if x)
-        console.print(f"[bold][{ev.n}][/] [cyan]{ev.title}[/] ({where})", highlight=False)
-        console.print(f"    “{' '.join(ev.text.split())}”", highlight=False)
+        console.print(f"[bold]\\[{ev.n}][/] [cyan]{escape(ev.title)}[/] ({escape(where)})", highlight=False)
+        console.print(f"    “{' '.join(ev.text.split())}”", highlight=False, markup=False)
 
 
 @app.command()
@@ -260,10 +262,10 @@ def summarize(
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return
-    console.print(result.text, highlight=False)
+    console.print(result.text, highlight=False, markup=False)
     for label, statements in (("Sources agree", result.agreements), ("Sources differ", result.differences)):
         for statement in statements:
-            console.print(f"[bold]{label}:[/] {statement.text}", highlight=False)
+            console.print(f"[bold]{label}:[/] {escape(statement.text)}", highlight=False)
     cov = result.coverage
     console.print(f"[dim]Drew on {len(cov.cited)} of {len(cov.available)} documents "
                   f"({', '.join(sorted({cov.available[d] for d in cov.cited})) or 'none'}); "
@@ -324,7 +326,7 @@ def doctor() -> None:
     failed = False
     for name, ok, detail in run_checks(ctx):
         failed |= not ok
-        console.print(f"{'[green]ok  [/]' if ok else '[red]FAIL[/]'} {name}: {detail}", highlight=False)
+        console.print(f"{'[green]ok  [/]' if ok else '[red]FAIL[/]'} {name}: {escape(detail)}", highlight=False)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -336,9 +338,9 @@ def quickstart(
 ) -> None:
     """The main job on the embedded defaults: index the bundled articles (once), then answer a sample
     question with citations using the bundled local LLM (the first run assembles the model, ~1 GB)."""
-    console.print(f"Indexing {corpus} (unchanged files are skipped)…")
+    console.print(f"Indexing {escape(str(corpus))} (unchanged files are skipped)…")
     ingest([corpus], prune=False, reindex=False, verbose=False)
-    console.print(f"\n[bold]Question:[/] {question}")
+    console.print(f"\n[bold]Question:[/] {escape(question)}")
     ask(question, lang=None, k=None, llm=llm, source_lang=None, as_json=False, no_stream=False)
 
 

@@ -144,3 +144,21 @@ def test_eval_reports_hold_no_secret(tmp_path):
     written = sorted(p for p in out.rglob("*") if p.is_file())
     assert {"result.json", "report.md"} <= {p.name for p in written}
     assert_no_secret(run.stdout, run.stderr, *(p.read_bytes().decode("utf-8", "replace") for p in written))
+
+
+def test_article_text_that_looks_like_terminal_markup_is_printed_verbatim(tmp_path):
+    """Titles and sentences come from articles: '[/]' or '[red]' in them must neither crash the CLI (rich
+    markup) nor vanish from what the user reads."""
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "markup.md").write_text(
+        "---\ntitle: Pipeline [red]talks[/] resume\n---\n"
+        "Gazprom and the National Iranian Gas Company resumed pipeline talks in Tehran [/] on Monday [bold]officials said[/bold].\n",
+        encoding="utf-8")
+    data = tmp_path / "data"
+    assert rag("ingest", str(articles), data=data).returncode == 0
+    found = rag("search", "pipeline talks Gazprom Tehran", data=data)
+    asked = rag("ask", "Who resumed pipeline talks in Tehran?", "--llm", "none", data=data)
+    for run in (found, asked):
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+        assert "Pipeline [red]talks[/] resume" in run.stdout and "[bold]officials said[/bold]" in run.stdout
