@@ -41,6 +41,21 @@ _MAX_CONTROL_SHARE = 0.01  # real text has (almost) no control characters; decod
 _STRAY_CONTROLS = 3  # a few stray ones (a bell, an old EOF mark) do not make a short file binary
 _LINE_BREAKS = re.compile("\r\n?|[\v\f\x85\u2028\u2029]")  # all become "\n": dropping them would glue words
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0/C1 except \t \n (and the breaks above)
+# Invisible characters that carry no text: zero-width space, word joiner, Mongolian vowel separator and the
+# Unicode "tag" block. They can split a planted instruction so that no filter reads it ("Ig\u200bnore ...") or
+# hide one entirely. ZWNJ and ZWJ stay: Persian and Indic scripts need them.
+_INVISIBLE = re.compile("[\u200b\u2060\u180e\U000e0000-\U000e007f]")
+# Elements a browser does not show: text hidden from readers is addressed to machines (prompt injection).
+_HIDDEN = (
+    "//*[@hidden] | //*[@aria-hidden='true'] | //*[contains(translate(@style, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ', "
+    "'abcdefghijklmnopqrstuvwxyz'), 'display:none') or contains(translate(@style, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ', "
+    "'abcdefghijklmnopqrstuvwxyz'), 'visibility:hidden')]"
+)
+_INVISIBLE_STYLE = re.compile(
+    r"(?:^|;)\s*(?:font-size\s*:\s*(?:0|1)(?:\.\d+)?(?:px|pt)?\s*(?:;|$)|opacity\s*:\s*0(?:\.0+)?\s*(?:;|$)"
+    r"|color\s*:\s*(?:#fff(?:fff)?|white|transparent|rgba?\(\s*255\s*,\s*255\s*,\s*255\s*(?:,\s*[\d.]+\s*)?\))\s*(?:;|$))",
+    re.IGNORECASE,
+)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _PDF_DATE = re.compile(r"(?:D:)?(\d{4})(\d{2})(\d{2})")
@@ -215,8 +230,8 @@ def _decode_mixed(data: bytes, declared: str | None) -> str | None:
 
 
 def _normalise(text: str) -> str:
-    """One newline convention, no control characters, NFC (keeps diacritics, ZWNJ/ZWJ and RTL text)."""
-    text = _CONTROLS.sub("", _LINE_BREAKS.sub("\n", text)).replace("\ufeff", "")  # stray BOMs inside text
+    """One newline convention, no control or invisible characters, NFC (keeps diacritics, ZWNJ/ZWJ and RTL text)."""
+    text = _INVISIBLE.sub("", _CONTROLS.sub("", _LINE_BREAKS.sub("\n", text))).replace("\ufeff", "")  # stray BOMs too
     return unicodedata.normalize("NFC", text)
 
 
@@ -311,12 +326,22 @@ def _body_text(html: str) -> str:
         return ""
     for element in root.xpath(_NON_CONTENT):
         element.drop_tree()
+    _drop_hidden(root)
     for element in root.iter(*_BLOCK_TAGS):
         element.tail = "\n" + (element.tail or "")
     body = root.find("body")
     text = (body if body is not None else root).text_content()
     lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def _drop_hidden(tree) -> None:
+    """Remove what readers never see: hidden elements and inline-styled invisible text (zero or 1px font,
+    zero opacity, white or transparent colour)."""
+    hidden = set(tree.xpath(_HIDDEN)) | {e for e in tree.xpath("//*[@style]") if _INVISIBLE_STYLE.search(e.get("style", ""))}
+    for element in hidden:
+        if element.getparent() is not None:
+            element.drop_tree()
 
 
 def _read_html(data: bytes) -> tuple[str, dict[str, str]]:
@@ -327,6 +352,7 @@ def _read_html(data: bytes) -> tuple[str, dict[str, str]]:
         raise LoadError("HTML has no main text")
     for element in tree.xpath("//noscript"):  # only browsers without JavaScript show it ("Enable JavaScript to...")
         element.drop_tree()
+    _drop_hidden(tree)
     found = trafilatura.extract_metadata(tree)
     text = trafilatura.extract(tree, include_comments=False, include_tables=False, favor_precision=True)
     text = text or _body_text(html)
