@@ -181,11 +181,37 @@ def _drop_page_headers(lines: list[str]) -> list[str]:
     return [line for i, line in enumerate(lines) if not (i in edges and _is_page_header(line))]
 
 
+# A line that opens or closes a chat turn in one of the common templates (ChatML <|im_start|>, Llama [INST]
+# and <<SYS>>, Gemma <start_of_turn>, Alpaca-style "### Assistant:" headers). News never contains them.
+_TURN_MARKER = re.compile(
+    r"<\|[^|<>\s]{1,40}\|>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>"
+    r"|^\W{0,6}#{1,6}\s*(?:system|user|assistant|human|instruction|response)\s*:",
+    re.IGNORECASE,
+)
+
+
+def _drop_fake_turns(lines: list[str]) -> list[str]:
+    """A fake conversation planted in an article (prompt injection): its turn markers and the lines of each
+    turn, up to the next blank line or marker. Sentence filters cannot see that an innocent-looking line is
+    the attacker's pre-written "assistant" answer; its place after a marker shows it."""
+    kept: list[str] = []
+    in_turn = False
+    for line in lines:
+        if _TURN_MARKER.search(line):
+            in_turn = True
+        elif not line.strip():
+            in_turn = False
+            kept.append(line)
+        elif not in_turn:
+            kept.append(line)
+    return kept
+
+
 def clean_text(text: str) -> str:
-    """Article text without web/newspaper debris; paragraphs (blank lines) are preserved."""
+    """Article text without web/newspaper debris or planted chat turns; paragraphs (blank lines) are preserved."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [line.rstrip() for line in text.split("\n")]
-    lines = _drop_page_headers(_drop_debris(lines))
+    lines = _drop_page_headers(_drop_debris(_drop_fake_turns(lines)))
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 
 
