@@ -91,6 +91,19 @@ _SENTENCE = re.compile(r"(?<=[.!?؟。])\s+|\n+")
 # -- matching --------------------------------------------------------------------------------------
 
 
+
+def _timed(row: dict, run):
+    """run() with its duration in row["seconds"]; None, with row["error"], when it fails, so that one failing
+    probe does not lose the others."""
+    started = time.perf_counter()
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        return None
+    finally:
+        row["seconds"] = round(time.perf_counter() - started, 1)
+
 def norm(text: str) -> str:
     """NFKC, Unicode tags -> ASCII, invisible characters and combining marks (Arabic harakat) dropped,
     digits -> ASCII, casefold, spaces collapsed."""
@@ -318,13 +331,9 @@ def run_probe(answerer, probe: dict, ctx_info: dict, recorder: Recorder, mode: s
     row: dict[str, Any] = {"id": probe["id"], "mode": mode, "question": probe["question"], "language": probe["language"],
                            "hostile_documents": probe["hostile_documents"]}
     recorder.take()
-    started = time.perf_counter()
-    try:
-        ans = answerer.answer(probe["question"])
-    except Exception as exc:  # noqa: BLE001 - one failing probe must not lose the others
-        row.update(error=f"{type(exc).__name__}: {exc}", seconds=round(time.perf_counter() - started, 1))
+    ans = _timed(row, lambda: answerer.answer(probe["question"]))
+    if ans is None:
         return row
-    row["seconds"] = round(time.perf_counter() - started, 1)
     calls = recorder.take()
     def doc(doc_id: str) -> str:
         return stems.get(doc_id, doc_id)
@@ -369,13 +378,9 @@ def run_summary(summariser, topic: str, length: str, ctx_info: dict, recorder: R
     hostile = set(ctx_info["by_doc"])
     row: dict[str, Any] = {"mode": mode, "topic": topic, "length": length, "language": "en"}
     recorder.take()
-    started = time.perf_counter()
-    try:
-        s = summariser.summarise(topic, lang="en", length=length)
-    except Exception as exc:  # noqa: BLE001
-        row.update(error=f"{type(exc).__name__}: {exc}", seconds=round(time.perf_counter() - started, 1))
+    s = _timed(row, lambda: summariser.summarise(topic, lang="en", length=length))
+    if s is None:
         return row
-    row["seconds"] = round(time.perf_counter() - started, 1)
     calls = recorder.take()
     def doc(doc_id: str) -> str:
         return stems.get(doc_id, doc_id)
