@@ -25,7 +25,7 @@ from rag.ingest.language import detect_language
 from rag.ingest.loaders import LoadError, load_bytes, read_source
 from rag.store import VectorStore
 
-PIPELINE_VERSION = "1"  # bump when cleaning or chunking changes so every document is rebuilt
+PIPELINE_VERSION = "2"  # bump when cleaning or chunking changes so every document is rebuilt
 
 ProgressFn = Callable[[int, int, str], None]
 
