@@ -532,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
             # which canaries survive ingestion (e.g. which hidden-HTML channels reach the index)
             "canaries_indexed": {d: found(indexed.get(d, ""), cans) for d, cans in by_doc.items()},
             "languages": {stems[d]: r.language for d, r in records.items()},
+            # documents ingestion flagged as trying to instruct AI models: set aside from answers and summaries
+            "flagged": {stems[d]: r.planted_instructions for d, r in records.items() if r.planted_instructions},
         }
         for mode in args.modes:
             llm = MODES[mode]
@@ -587,6 +589,18 @@ def render_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _flagged_lines(result: dict, by_doc: dict) -> list[str]:
+    """How many hostile articles ingestion flagged (and set aside), and any other document it flagged."""
+    flagged = result["index"].get("flagged")
+    if flagged is None:
+        return []
+    hostile = [d for d in by_doc if d in flagged]
+    others = sorted(set(flagged) - set(by_doc))
+    return [f"Flagged at ingestion as addressing AI models, so set aside from answers and summaries: {len(hostile)} of "
+            f"{len(by_doc)} hostile articles ({', '.join(f'{d}: {flagged[d]}' for d in hostile) or 'none'}); "
+            f"other documents flagged: {', '.join(others) or 'none'}."]
+
+
 def render(result: dict, probes: list[dict]) -> str:
     every = load_probes()
     owner = {c: doc for doc, cans in canaries_by_doc(every).items() for c in cans}  # canary -> its article
@@ -602,7 +616,7 @@ def render(result: dict, probes: list[dict]) -> str:
            "Definitions: `python -m evals.injection_heldout --help`. Canaries of all 12 hostile articles are searched in every output.",
            ("Extractive mode quotes source sentences verbatim, so its answer language is the sources' by design; "
            "language is meaningful for LLM modes."), "",
-           render_table(result), "",
+           render_table(result), "", *_flagged_lines(result, by_doc=canaries_by_doc(every)), "",
            "## Canaries that survive ingestion", "", "| article | canaries in the indexed text |", "|---|---|"]
     for doc, cans in result["index"]["canaries_indexed"].items():
         out.append(f"| {doc} | {', '.join(cans) or '—'} |")

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from rag.cite import Claim, parse_claims, render, renumber, verify_claims
 from rag.context import RagContext
-from rag.evidence import Evidence, VectorCache, is_question, looks_like_instruction, select_evidence
+from rag.evidence import Evidence, VectorCache, is_question, select_evidence
 from rag.generate import abstention, answer_messages, as_quote, condense_messages, is_no_answer
 from rag.ingest.chunking import split_sentences
 from rag.ingest.language import detect_language
-from rag.retrieve import Filters, fuse_rankings, translate_query
+from rag.injection import looks_like_instruction
+from rag.retrieve import Filters, SetAside, fuse_rankings, set_aside_flagged, translate_query
 from rag.store import Hit
 from rag.tokens import count_tokens
 
@@ -39,6 +40,7 @@ class Answer:
     standalone_question: str = ""
     evidence: list[Evidence] = field(default_factory=list)  # what the model saw, in prompt numbering
     retrieved: list[Hit] = field(default_factory=list)
+    set_aside: list[SetAside] = field(default_factory=list)  # retrieved documents left out: they try to instruct AI models
     raw_text: str = ""  # the model's output before verification
     timings_ms: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
@@ -56,6 +58,7 @@ class Answer:
             "evidence": [e.to_dict() for e in self.evidence],
             "retrieved": [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "title": h.title, "language": h.language,
                            "score": h.score} for h in self.retrieved],
+            "set_aside": [s.__dict__ for s in self.set_aside],
             "raw_model_output": self.raw_text,
             "timings_ms": self.timings_ms,
             "tokens": self.tokens,
@@ -98,11 +101,11 @@ class Answerer:
         clock.lap("condense")
 
         query_vector = self.cache.query(standalone)
-        hits = self._retrieve(standalone, query_vector, language, k or cfg.k, filters or Filters(), clock)
+        hits, set_aside = self._retrieve(standalone, query_vector, language, k or cfg.k, filters or Filters(), clock)
         clock.lap("retrieval")
         evidence = select_evidence(query_vector, hits, self.cache, max_tokens=cfg.evidence_tokens, max_sentences=cfg.max_evidence)
         clock.lap("evidence")
-        result = Answer(question, language, "", [], [], True, self.mode, standalone, evidence, hits)
+        result = Answer(question, language, "", [], [], True, self.mode, standalone, evidence, hits, set_aside)
         if not evidence or max(ev.score for ev in evidence) < self.relevance_threshold:
             return self._abstain(result, clock)
 
@@ -126,17 +129,23 @@ class Answerer:
         result.timings_ms = clock.laps
         return result
 
-    def _retrieve(self, question: str, vector, language: str, k: int, filters: Filters, clock: "StepClock") -> list[Hit]:
-        """The k best chunks; with `answer.query_translations` and a model, also those of the question's
-        translations, merged by reciprocal rank."""
+    def _retrieve(self, question: str, vector, language: str, k: int, filters: Filters, clock: "StepClock") -> tuple[list[Hit], list[SetAside]]:
+        """The k best chunks, and the documents set aside because they try to instruct AI models; with
+        `answer.query_translations` and a model, also the chunks of the question's translations, merged by
+        reciprocal rank."""
+        cfg = self.settings.answer
         where = filters.where()
-        targets = [lang for lang in self.settings.answer.query_translations if lang != language]
+        use_flagged = cfg.use_flagged_sources or bool(filters.doc_ids)  # documents asked for by id are used as asked
+        depth = k if use_flagged else 2 * k  # room for trusted chunks in place of flagged ones
+        targets = [lang for lang in cfg.query_translations if lang != language]
         if self.chat is None or not targets:
-            return self.ctx.store.query(vector, k, where=where)
-        translations = [translate_query(self.chat, question, lang) for lang in targets]
-        clock.lap("translation")
-        vectors = [vector, *(self.cache.query(t) for t in translations)]
-        return fuse_rankings([self.ctx.store.query(v, k, where=where) for v in vectors], k)
+            hits = self.ctx.store.query(vector, depth, where=where)
+        else:
+            translations = [translate_query(self.chat, question, lang) for lang in targets]
+            clock.lap("translation")
+            vectors = [vector, *(self.cache.query(t) for t in translations)]
+            hits = fuse_rankings([self.ctx.store.query(v, depth, where=where) for v in vectors], depth)
+        return (hits[:k], []) if use_flagged else set_aside_flagged(hits, k)
 
     def _standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         if self.chat is None:  # no model to rewrite it: retrieval sees the previous question too

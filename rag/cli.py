@@ -137,8 +137,11 @@ def sources(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
         return
     table = Table("id", "lang", "date", "chunks", "ingested", "title")
     for r in records:
-        table.add_row(r.doc_id, r.language, r.date or "", str(r.chunks), r.ingested_at, r.title[:60])
+        table.add_row(r.doc_id, r.language, r.date or "", str(r.chunks), r.ingested_at, escape("⚠ " * bool(r.planted_instructions) + r.title[:60]))
     console.print(table)
+    if any(r.planted_instructions for r in records):
+        console.print("[yellow]⚠ contains text addressed to AI assistants (possible manipulation): answers and summaries "
+                      "set it aside unless asked for by id (--docs) or `answer.use_flagged_sources` is on.[/]")
 
 
 @app.command()
@@ -209,7 +212,15 @@ def print_answer(result) -> None:
     for claim in dropped:
         console.print(f"[yellow]unsupported:[/] {escape(claim.text)} ({escape(claim.note or '')})", highlight=False)
     print_sources(result.citations)
+    print_set_aside(result.set_aside)
     console.print(f"[dim]{result.mode} · {result.timings_ms.get('total', 0) / 1000:.1f} s[/]")
+
+
+def print_set_aside(documents) -> None:
+    from rag.retrieve import set_aside_note
+
+    if documents:
+        console.print(f"\n[yellow]{escape(set_aside_note(documents))}[/]", highlight=False)
 
 
 def print_sources(citations) -> None:
@@ -271,6 +282,7 @@ def summarize(
                   f"({', '.join(sorted({cov.available[d] for d in cov.cited})) or 'none'}); "
                   f"{len(result.dropped)} sentences rejected by verification{'; cancelled' if result.cancelled else ''}.[/]")
     print_sources(result.citations)
+    print_set_aside(cov.set_aside)
 
 
 EVAL_TARGETS = {"grounding": "evals.grounding", "retrieval": "evals.retrieval"}

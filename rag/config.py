@@ -110,6 +110,10 @@ class AnswerSettings(BaseModel):
     )
     keep_unsupported: bool = Field(False, description="Keep unsupported sentences, marked, instead of dropping them.")
     extractive_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted in --llm none mode.")
+    use_flagged_sources: bool = Field(
+        False, description="Also draw on documents in which ingestion found text addressed to AI models (prompt "
+        "injection). By default such documents are set aside and named in answers and summaries."
+    )
     query_translations: list[str] = Field(
         default_factory=list, description="Languages (codes) the LLM translates each question into before retrieval, "
         "results merged by reciprocal rank; off by default: each translation costs an LLM call (see README)."

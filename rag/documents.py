@@ -23,6 +23,7 @@ class Document:
     date: str | None = None  # ISO 8601 date when known
     content_hash: str = ""  # sha256 of the raw file bytes
     extra: dict[str, str] = field(default_factory=dict)
+    planted_instructions: int = 0  # sentences addressed to an AI model (prompt injection), see rag/injection.py
 
 
 @dataclass

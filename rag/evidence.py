@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.embeddings import Embedder
+from rag.injection import looks_like_instruction
 from rag.store import Hit
 from rag.tokens import count_tokens
 
@@ -118,47 +119,6 @@ def _open_cache(path: Path) -> sqlite3.Connection | None:
         return None
 
 
-# Sentences addressed to an AI model rather than reporting news: prompt injection planted in articles.
-# They are never shown to the model as evidence, so nothing can cite them. Kept deliberately specific so
-# that reporting *about* instructions ("the ministry ignored previous warnings") is not caught.
-_INSTRUCTION_PATTERNS = [
-    r"\b(ignore|disregard|forget|override)\b.{0,30}\b(previous|prior|above|earlier|all|any|your)\b.{0,20}\b(instructions?|prompts?|rules|directives|messages)\b",
-    r"\b(system|developer|assistant)\s+(note|prompt|message|instruction)s?\s*:",
-    r"\byou are (now )?(an? )?(ai|assistant|chatbot|language model|llm)\b",
-    r"\b(reply|respond|answer)\b.{0,25}\b(only|exclusively)\b.{0,10}\bwith\b",
-    r"\bnew instructions?\s*:",
-    r"\b(ignore[zr]?|oublie[zr]?)\b.{0,30}\b(instructions?|consignes)\b",
-    r"\b(ignorier(e|en)?|vergiss)\b.{0,30}\b(anweisungen|befehle|instruktionen)\b",
-    r"\b(ignora|olvida)\b.{0,30}\b(instrucciones|indicaciones)\b",
-    r"\b(игнорируй(те)?|забудь(те)?)\b.{0,30}\b(инструкции|указания)\b",
-    r"(تجاهل|انس).{0,30}(التعليمات|الأوامر|التوجيهات)",
-    r"(نادیده بگیر|فراموش کن).{0,30}(دستورالعمل|دستورات)|(دستورالعمل|دستورات).{0,30}(نادیده بگیر)",
-    r"</?\s*(system|assistant|user|developer|evidence|instructions?|context|prompt)\s*>",  # fake chat markup
-    r"^\W{0,4}(system|assistant|developer|note (for|to) the (assistant|ai|model))\s*:",  # role-prefixed lines
-    r"\b(answer|reply|respond)\s+(to\s+)?(every|all|each|any)\s+(question|query|request)s?\b",
-    # chat-template control tokens and turn markers of the common model families (ChatML, Llama, Gemma,
-    # Alpaca-style headers): never news, only ever written to fake a conversation turn
-    r"<\|[^|<>\s]{1,40}\|>|\[/?INST\]|<</?SYS>>|<(start|end)_of_turn>",
-    r"^\W{0,6}#{1,6}\s*(system|user|assistant|human|instruction|response)\s*:",
-    r"\bfollow\s+(its|these|the|my|our|their)\s+instructions\b",
-    r"\b(outranks?|overrides?)\s+the\s+(user|developer|system)",
-    r"\b(citation|fact)[- ]?check(er|ing)?\s+(is|has been)\s+(disabled|off|turned off)",
-    r"\bappend\b.{0,60}\bto\s+(every|each|all|your)\s+(answers?|responses?|replies)",
-    r"\bnever\s+say\s+that\s+the\s+sources",
-    r"\b(reply|respond|answer|say|output)\s+only\s*:",
-    r"\b(instruction|consigne)s?\s+(cach[ée]e?s?|pour l['’]assistant)",
-    r"\br[ée]pondez\b.{0,40}\b(uniquement|seulement)\b",
-    r"\bne\s+dites\s+jamais\b",
-    r"(ملاحظة|تعليمات)\s+(للنظام|للمساعد)",
-    r"\b(antworte|antworten sie)\b.{0,30}\b(nur|ausschließlich)\b",
-    r"\bresponde\b.{0,30}\b(solo|solamente|únicamente)\b",
-]
-# A line that starts with a bracketed number is a reference-list entry, not reporting: planted "Sources:"
-# blocks use them to fake citations.
-_REFERENCE_ENTRY = re.compile(r"^\s*\[\s*\d+\s*\]")
-_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE | re.DOTALL | re.MULTILINE)
-
-
 _CLOSERS = "\"'”“’»›)\\]」』"  # what may follow the final mark: closing quotes and brackets
 _STATEMENT_END = re.compile(f"[.!…。！][{_CLOSERS}]*$")
 _QUESTION_END = re.compile(f"[?？؟\u037e][{_CLOSERS}]*$")
@@ -173,12 +133,6 @@ def is_statement(text: str) -> bool:
 def is_question(text: str) -> bool:
     """Questions state no fact, so a quote-only answer never shows one (planted fake chat turns often are)."""
     return bool(_QUESTION_END.search(text.rstrip()))
-
-
-def looks_like_instruction(text: str) -> bool:
-    """True for text that tries to instruct the model (prompt injection inside an article) or poses as a
-    citation (a planted reference-list entry)."""
-    return bool(_INSTRUCTION.search(text) or _REFERENCE_ENTRY.match(text))
 
 
 @dataclass

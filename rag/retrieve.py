@@ -69,6 +69,40 @@ def search(store: VectorStore, embedder: Embedder, query: str, k: int = 5, filte
     return store.query(vector, k, where=(filters or Filters()).where())
 
 
+@dataclass
+class SetAside:
+    """A retrieved document left out because it tries to instruct AI models (see rag/injection.py)."""
+
+    doc_id: str
+    title: str
+    planted_instructions: int
+
+
+def set_aside_note(documents: Sequence[SetAside]) -> str:
+    """One line naming the documents left out, for the CLI, the UI and Markdown exports ("" when none)."""
+    if not documents:
+        return ""
+    names = "; ".join(f"{d.title} ({d.planted_instructions} passage{'s' * (d.planted_instructions != 1)})" for d in documents)
+    return (f"Set aside {len(documents)} source{'s' * (len(documents) != 1)} that contain text addressed to AI assistants "
+            f"(possible manipulation): {names}. Use `answer.use_flagged_sources` to include them.")
+
+
+def set_aside_flagged(hits: Sequence[Hit], k: int) -> tuple[list[Hit], list[SetAside]]:
+    """The k best hits from documents that do not try to instruct AI models, and the flagged documents that
+    would have been among the k best.
+
+    An article carrying planted instructions for the reader's assistant is a manipulation attempt; its
+    other sentences are not evidence to build on, so the whole document is left out and named instead.
+    Callers retrieve deeper than k so trusted hits can fill the places the flagged ones leave.
+    """
+    kept = [hit for hit in hits if not hit.planted_instructions][:k]
+    flagged: dict[str, SetAside] = {}
+    for hit in hits[:k]:
+        if hit.planted_instructions:
+            flagged.setdefault(hit.doc_id, SetAside(hit.doc_id, hit.title, hit.planted_instructions))
+    return kept, list(flagged.values())
+
+
 def translate_query(chat: "ChatEndpoint", question: str, language: str) -> str:
     """The question in another language, for matching passages written in it (RAGFlow-style multi-language
     queries); the original question when the model returns nothing usable."""

@@ -42,6 +42,7 @@ class DocRecord:
     chunks: int
     ingested_at: str
     text: str = ""
+    planted_instructions: int = 0  # > 0: the document tries to instruct AI models (rag/injection.py)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Hit:
     end: int
     sentences: list[tuple[int, int]]  # offsets into the document's cleaned text
     path: str
+    planted_instructions: int = 0  # of the whole document (rag/injection.py); absent from older indexes
 
     def sentence_texts(self) -> list[str]:
         """The chunk's sentences, cut from the chunk text by their document offsets."""
@@ -360,6 +362,7 @@ def _chunk_meta(doc: Document, chunk: Chunk) -> dict[str, Any]:
         "date_key": date_key(doc.date),
         "path": doc.path,
         "token_count": chunk.token_count,
+        "planted_instructions": doc.planted_instructions,
     }
 
 
@@ -373,6 +376,7 @@ def _registry_meta(doc: Document, n_chunks: int, ingested_at: str) -> dict[str, 
         "date": doc.date or _UNSET["date"],
         "chunks": n_chunks,
         "ingested_at": ingested_at,
+        "planted_instructions": doc.planted_instructions,
     }
 
 
@@ -388,6 +392,7 @@ def _record(doc_id: str, meta: dict[str, Any], text: str | None) -> DocRecord:
         chunks=int(meta["chunks"]),
         ingested_at=meta["ingested_at"],
         text=text or "",
+        planted_instructions=int(meta.get("planted_instructions", 0)),
     )
 
 
@@ -405,6 +410,7 @@ def _hit(chunk_id: str, meta: dict[str, Any], text: str, score: float) -> Hit:
         end=int(meta["end"]),
         sentences=[tuple(s) for s in json.loads(meta["sentences"])],
         path=meta["path"],
+        planted_instructions=int(meta.get("planted_instructions", 0)),
     )
 
 

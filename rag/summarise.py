@@ -35,7 +35,7 @@ from rag.evidence import Evidence, VectorCache, is_statement, select_evidence
 from rag.generate import abstention, as_quote, evidence_block, language_name
 from rag.ingest.clean import _strip_marks  # accent- and case-free form, as rag.consistency matches names
 from rag.ingest.language import detect_language
-from rag.retrieve import Filters
+from rag.retrieve import Filters, SetAside
 from rag.store import DocRecord, Hit
 from rag.tokens import count_tokens
 
@@ -71,12 +71,14 @@ class Coverage:
     relevant: list[str] = field(default_factory=list)  # with material above the relevance floor
     summarised: list[str] = field(default_factory=list)  # through the map step (capped by length; fewer if cancelled)
     cited: list[str] = field(default_factory=list)
+    set_aside: list[SetAside] = field(default_factory=list)  # relevant but left out: they try to instruct AI models
 
     def to_dict(self) -> dict:
         stages = {"available": list(self.available), "relevant": self.relevant, "summarised": self.summarised, "cited": self.cited}
         return {
             "documents": stages,
             "languages": {k: sorted({self.available[d] for d in ids}) for k, ids in stages.items()},
+            "set_aside": [s.__dict__ for s in self.set_aside],
         }
 
 
@@ -195,6 +197,10 @@ class Summariser:
         result.coverage = Coverage({r.doc_id: r.language for r in available})
         target = self.cache.query(topic) if topic else None
         sources, closest = self._sources(available, target, filters)
+        if not (self.ctx.settings.answer.use_flagged_sources or doc_ids):  # documents asked for by id are used as asked
+            result.coverage.set_aside = [SetAside(s.record.doc_id, s.record.title, s.record.planted_instructions)
+                                         for s in sources if s.record.planted_instructions]
+            sources = [s for s in sources if not s.record.planted_instructions]
         result.coverage.relevant = [s.record.doc_id for s in sources]
         sources = _balanced(sources, self.cfg.documents[length], newest_first=topic is None)
         clock.lap("retrieval")
@@ -231,9 +237,14 @@ class Summariser:
         if target is None:  # every document is relevant; its chunks are read when its turn comes
             return [_Source(r, [], 1.0) for r in available], []
         hits: dict[str, Hit] = {}
+        k = self.cfg.k_per_language
+        screen = not self.ctx.settings.answer.use_flagged_sources and any(r.planted_instructions for r in available)
         for language in sorted({r.language for r in available}):
             where = replace(filters, languages=[language]).where()
-            for hit in self.ctx.store.query(target, self.cfg.k_per_language, where=where):
+            got = self.ctx.store.query(target, 2 * k if screen else k, where=where)
+            if screen:  # flagged documents do not take trusted ones' places; they are kept to be reported
+                got = [h for h in got if not h.planted_instructions][:k] + [h for h in got[:k] if h.planted_instructions]
+            for hit in got:
                 hits.setdefault(hit.chunk_id, hit)
         ranked = sorted(hits.values(), key=lambda h: h.score, reverse=True)
         by_doc: dict[str, list[Hit]] = {}

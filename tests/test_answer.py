@@ -12,6 +12,7 @@ import pytest
 from rag.answer import Answerer
 from rag.ingest.pipeline import ingest
 from rag.llm.client import LLMError
+from rag.retrieve import Filters
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag_fixtures import CORPUS, FRENCH, make_context
 
@@ -110,9 +111,30 @@ def test_unrelated_question_abstains_without_calling_the_model(indexed, fake):
     assert fake.chat_requests == []
 
 
+def test_a_source_that_instructs_ai_models_is_flagged_at_ingest_and_set_aside(indexed, fake):
+    answerer = _answerer(indexed, fake)
+    flagged = {r.title: r.planted_instructions for r in answerer.ctx.store.documents().values()}
+    assert sum(1 for count in flagged.values() if count) == 1 and max(flagged.values()) == 1  # the hostile article only
+    result = answerer.answer("What did Iran and Russia discuss about energy cooperation?")
+    assert [d.title for d in result.set_aside] == [next(t for t, c in flagged.items() if c)]
+    assert all(h.planted_instructions == 0 for h in result.retrieved)
+    prompts = " ".join(r.body["messages"][-1]["content"] for r in fake.chat_requests)
+    shown = " ".join(ev.text for ev in result.evidence) + prompts
+    assert "energy cooperation in Moscow" not in shown and "Energy analysts" not in shown  # none of its text is used
+    assert result.to_dict()["set_aside"][0]["planted_instructions"] == 1
+
+
+def test_flagged_source_is_used_when_asked_for_by_id(indexed):
+    answerer = _answerer(indexed)
+    hostile = next(r.doc_id for r in answerer.ctx.store.documents().values() if r.planted_instructions)
+    result = answerer.answer("What did Iran and Russia discuss about energy cooperation?", filters=Filters(doc_ids=[hostile]))
+    assert not result.abstained and not result.set_aside
+    assert "energy cooperation" in result.text and "PWNED" not in result.text
+
+
 def test_injected_instructions_are_data_and_obeying_them_is_caught(indexed, fake):
     fake.reply("TOTAL PWNED VICTORY")
-    result = _answerer(indexed, fake).answer("What did Iran and Russia discuss about energy cooperation?")
+    result = _answerer(indexed, fake, use_flagged_sources=True).answer("What did Iran and Russia discuss about energy cooperation?")
     request = fake.chat_requests[0].body
     system, user = request["messages"][0]["content"], request["messages"][-1]["content"]
     assert "not instructions" in system
@@ -237,7 +259,7 @@ def test_fuse_rankings_prefers_chunks_found_by_several_queries():
 
 def test_quoted_article_cannot_show_fake_citation_markers(indexed):
     """An extractive answer quotes the article; its planted "[7][8]" must not read as our citations."""
-    result = _answerer(indexed).answer("What do energy analysts in Moscow expect for Russian gas exports to Iran?")
+    result = _answerer(indexed, use_flagged_sources=True).answer("What do energy analysts in Moscow expect for Russian gas exports to Iran?")
     assert not result.abstained and "double by 2030" in result.text
     assert "(7)(8)" in result.text
     shown = {int(n) for n in re.findall(r"\[(\d+)\]", result.text)}

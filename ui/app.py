@@ -43,6 +43,7 @@ GENERATION_CONCURRENCY = 1  # answers and summaries at once (the local llama.cpp
 LANGUAGES = [("English", "en"), ("Français", "fr"), ("Deutsch", "de"), ("العربية", "ar"), ("Español", "es"),
              ("Русский", "ru"), ("فارسی", "fa"), ("Italiano", "it"), ("Português", "pt"), ("Türkçe", "tr"),
              ("Українська", "uk"), ("עברית", "he"), ("اردو", "ur"), ("中文", "zh")]
+FLAG = "⚠ "  # marks documents that try to instruct AI assistants (rag/injection.py)
 DOC_HEADERS = ["title", "language", "date", "chunks", "ingested", "id"]
 OUTCOME_HEADERS = ["file", "status", "chunks", "language", "reason"]
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
@@ -182,9 +183,13 @@ class _Handlers:
             records = sorted(self.ctx.store.documents().values(), key=lambda r: (r.title.casefold(), r.doc_id))
         except Exception as exc:
             return gr.skip(), gr.skip(), gr.skip(), _warn(exc)
-        rows = [[r.title, r.language, r.date or "", r.chunks, r.ingested_at, r.doc_id] for r in records]
+        rows = [[FLAG * bool(r.planted_instructions) + r.title, r.language, r.date or "", r.chunks, r.ingested_at, r.doc_id] for r in records]
         choices = [(f"{r.title} ({r.language}{', ' + r.date if r.date else ''})", r.doc_id) for r in records]
         status = f"{len(records)} documents, {sum(r.chunks for r in records)} passages." if records else EMPTY_INDEX
+        flagged = sum(1 for r in records if r.planted_instructions)
+        if flagged:
+            status += (f" {FLAG}{flagged} contain text addressed to AI assistants: answers and summaries set them aside "
+                       "unless you pick them by name.")
         return ({"headers": DOC_HEADERS, "data": rows}, gr.update(choices=choices, value=[]), gr.update(choices=choices),
                 render.notice_html(status, "info"))
 

@@ -11,6 +11,8 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
+from rag.retrieve import set_aside_note
+
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;،]\s*\d+)*)\]")
 _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})?")
@@ -76,8 +78,14 @@ def answer_html(answer, scope: str) -> str:
     else:
         body = f"<p>{claims_html(answer.claims, scope)}</p>"
     seconds = answer.timings_ms.get("total", 0) / 1000
-    return (f'<div class="answer" {lang_attrs(answer.language)}>{body}</div>'
+    return (f'<div class="answer" {lang_attrs(answer.language)}>{body}</div>{set_aside_html(answer.set_aside)}'
             f'<div class="answer-meta">{esc(answer.mode)} · {seconds:.1f} s</div>')
+
+
+def set_aside_html(documents) -> str:
+    """The warning naming sources left out because they try to instruct AI assistants ("" when none)."""
+    note = set_aside_note(documents)
+    return f'<div class="set-aside" dir="auto">⚠ {esc(note)}</div>' if note else ""
 
 
 def transcript_html(turns: Sequence[tuple[str, object]], pending: tuple[str, str] | None = None) -> str:
@@ -150,6 +158,11 @@ def _one_line(text: str) -> str:
     return " ".join((text or "").split())
 
 
+def _note_markdown(documents) -> str:
+    note = set_aside_note(documents)
+    return f"\n\n> ⚠ {_one_line(note)}" if note else ""
+
+
 def sources_markdown(citations: Sequence) -> str:
     lines = []
     for ev in citations:
@@ -160,7 +173,7 @@ def sources_markdown(citations: Sequence) -> str:
 
 def answer_markdown(question: str, answer) -> str:
     """The answer and each cited sentence in its original language, ready to paste as Markdown."""
-    text = f"**Question:** {_one_line(question)}\n\n{answer.text}"
+    text = f"**Question:** {_one_line(question)}\n\n{answer.text}" + _note_markdown(answer.set_aside)
     return text + ("\n\n**Sources**\n\n" + sources_markdown(answer.citations) if answer.citations else "")
 
 
@@ -184,7 +197,7 @@ def summary_html(summary) -> str:
     if summary.dropped:
         extra += f'<div class="answer-meta">{len(summary.dropped)} points were dropped: their sources do not support them.</div>'
     return (f'<div class="answer" {lang_attrs(summary.language)}>{body}</div>{extra}'
-            f'<div class="coverage">{esc(coverage_line(summary.coverage))}</div>')
+            f'<div class="coverage">{esc(coverage_line(summary.coverage))}</div>{set_aside_html(summary.coverage.set_aside)}')
 
 
 def summary_sources_html(summary) -> str:
@@ -195,7 +208,7 @@ def summary_sources_html(summary) -> str:
 def summary_markdown(summary) -> str:
     """The summary, its coverage and each cited sentence, ready to paste as Markdown."""
     title = f"**Summary: {_one_line(summary.topic)}**" if summary.topic else "**Summary**"
-    text = f"{title}\n\n{summary.text}\n\n*{coverage_line(summary.coverage)}*"
+    text = f"{title}\n\n{summary.text}\n\n*{coverage_line(summary.coverage)}*" + _note_markdown(summary.coverage.set_aside)
     return text + ("\n\n**Sources**\n\n" + sources_markdown(summary.citations) if summary.citations else "")
 
 
@@ -220,6 +233,7 @@ CSS = """
 a.cite { text-decoration: none; font-weight: 600; padding: 0 .1em; cursor: pointer; }
 .claim.flagged { background: rgba(255, 170, 0, .18); border-bottom: 2px dashed #d08000; }
 .flag { font-size: .8rem; color: #a05a00; }
+.set-aside { font-size: .85rem; color: #a05a00; margin: .3rem 0; }
 .abstained { color: var(--body-text-color-subdued); }
 .sources-panel { max-height: 75vh; overflow-y: auto; }
 details.source { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: .4rem .6rem; margin: .4rem 0; }

@@ -45,6 +45,7 @@ _CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0/C1 except \t \n (a
 # Unicode "tag" block. They can split a planted instruction so that no filter reads it ("Ig\u200bnore ...") or
 # hide one entirely. ZWNJ and ZWJ stay: Persian and Indic scripts need them.
 _INVISIBLE = re.compile("[\u200b\u2060\u180e\U000e0000-\U000e007f]")
+_HIDDEN_KEY = "\x00hidden"  # how the HTML reader hands load_bytes the hidden text (never a metadata name)
 # Elements a browser does not show: text hidden from readers is addressed to machines (prompt injection).
 _HIDDEN = (
     "//*[@hidden] | //*[@aria-hidden='true'] | //*[contains(translate(@style, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ', "
@@ -107,6 +108,7 @@ class LoadedText:
     format: str  # "txt" | "md" | "html" | "pdf"
     title: str | None = None
     meta: dict[str, str] = field(default_factory=dict)  # title, source, date (yyyy-mm-dd), language, url, author...
+    hidden_text: str = ""  # what an HTML page hides from readers (removed from `text`), one element per line
 
 
 def _human_size(n: float) -> str:
@@ -335,13 +337,16 @@ def _body_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _drop_hidden(tree) -> None:
+def _drop_hidden(tree) -> str:
     """Remove what readers never see: hidden elements and inline-styled invisible text (zero or 1px font,
-    zero opacity, white or transparent colour)."""
+    zero opacity, white or transparent colour). Returns that text, one element per line."""
     hidden = set(tree.xpath(_HIDDEN)) | {e for e in tree.xpath("//*[@style]") if _INVISIBLE_STYLE.search(e.get("style", ""))}
+    removed = []
     for element in hidden:
         if element.getparent() is not None:
+            removed.append(" ".join(element.text_content().split()))
             element.drop_tree()
+    return "\n".join(text for text in removed if text)
 
 
 def _read_html(data: bytes) -> tuple[str, dict[str, str]]:
@@ -352,7 +357,7 @@ def _read_html(data: bytes) -> tuple[str, dict[str, str]]:
         raise LoadError("HTML has no main text")
     for element in tree.xpath("//noscript"):  # only browsers without JavaScript show it ("Enable JavaScript to...")
         element.drop_tree()
-    _drop_hidden(tree)
+    hidden = _drop_hidden(tree)
     found = trafilatura.extract_metadata(tree)
     text = trafilatura.extract(tree, include_comments=False, include_tables=False, favor_precision=True)
     text = text or _body_text(html)
@@ -360,6 +365,8 @@ def _read_html(data: bytes) -> tuple[str, dict[str, str]]:
         raise LoadError("HTML has no main text")
     fields = ("title", "date", "sitename", "author", "url", "language")
     meta = _clean_meta({name: getattr(found, name, None) for name in fields}) if found else {}
+    if hidden:
+        meta[_HIDDEN_KEY] = hidden
     return re.sub(r"\n+", "\n\n", text), meta  # one block per line -> paragraphs, like .txt sources
 
 
@@ -436,8 +443,9 @@ def load_bytes(path: Path, data: bytes) -> LoadedText:
     if not text.strip():
         raise LoadError("empty file")
     _check_lines(text)
+    hidden = meta.pop(_HIDDEN_KEY, "")
     meta.update(read_sidecar(path))
-    return LoadedText(text=text, format=fmt, title=meta.get("title"), meta=meta)
+    return LoadedText(text=text, format=fmt, title=meta.get("title"), meta=meta, hidden_text=hidden)
 
 
 def load_file(path: Path, max_bytes: int) -> LoadedText:

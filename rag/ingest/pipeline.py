@@ -23,9 +23,10 @@ from rag.ingest.chunking import chunk_document
 from rag.ingest.clean import clean_text, find_date, guess_title
 from rag.ingest.language import detect_language
 from rag.ingest.loaders import LoadError, load_bytes, read_source
+from rag.injection import count_instructions
 from rag.store import VectorStore
 
-PIPELINE_VERSION = "2"  # bump when cleaning or chunking changes so every document is rebuilt
+PIPELINE_VERSION = "3"  # bump when cleaning or chunking changes so every document is rebuilt
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -176,6 +177,7 @@ def prepare_document(path: Path, data: bytes, content_hash: str, settings) -> tu
     )
     if not chunks:
         raise LoadError("no text left after removing boilerplate")
+    doc.planted_instructions = count_instructions(loaded.text, loaded.hidden_text)
     return doc, chunks
 
 
