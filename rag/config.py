@@ -67,6 +67,10 @@ class ChromaSettings(BaseModel):
     auth_token: SecretStr | None = Field(None, description="Sent in `auth_header` to the Chroma server.")
     auth_header: str = Field("Authorization", description="Authorization (sent as 'Bearer <token>') or X-Chroma-Token.")
     collection: str = Field("news", description="Collection name (3-202 chars of a-z A-Z 0-9 . _ -).")
+    timeout_s: float = Field(
+        120, gt=0, le=3600, description="Seconds one request to the Chroma server may take before the server counts as "
+        "unreachable (the Chroma client itself waits forever on a server that hangs)."
+    )
 
     @field_validator("collection")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ import numpy as np
 from rag import fusion
 from rag.config import ChromaSettings, Settings
 from rag.documents import Chunk, Document
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -80,13 +83,19 @@ def date_key(date: str | None) -> int:
 
 def _http_client(settings: Settings):
     import chromadb
+    import httpx
 
     cfg = settings.chroma
+    timeout = httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, CONNECT_TIMEOUT_S))
     headers = {}
     if cfg.auth_token is not None:
         token = cfg.auth_token.get_secret_value()
         headers[cfg.auth_header] = f"Bearer {token}" if cfg.auth_header.lower() == "authorization" else token
-    return chromadb.HttpClient(
+    # chromadb's client has no timeout and already talks to the server while it is created: probe first,
+    # so a server that accepts connections but never answers is an error, not a hang
+    url = f"{'https' if cfg.ssl else 'http'}://{cfg.host}:{cfg.port}/api/v2/heartbeat"
+    httpx.get(url, headers=headers, timeout=timeout).raise_for_status()
+    client = chromadb.HttpClient(
         host=cfg.host,
         port=cfg.port,
         ssl=cfg.ssl,
@@ -95,6 +104,12 @@ def _http_client(settings: Settings):
         database=cfg.database,
         settings=chromadb.Settings(anonymized_telemetry=False),
     )
+    session = getattr(getattr(client, "_server", None), "_session", None)  # chromadb's httpx.Client (FastAPI server API)
+    if isinstance(session, httpx.Client):
+        session.timeout = timeout
+    else:
+        log.warning("cannot set a timeout on this chromadb version's HTTP client: a hung Chroma server will block requests")
+    return client
 
 
 def _embedded_client(settings: Settings):
@@ -109,6 +124,7 @@ def _embedded_client(settings: Settings):
     )
 
 
+CONNECT_TIMEOUT_S = 10.0
 _CLIENTS: dict[str, Callable[[Settings], Any]] = {"embedded": _embedded_client, "http": _http_client}
 
 

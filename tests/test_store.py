@@ -4,6 +4,7 @@ once it is back, and an index that is never half-written."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,26 @@ def test_server_down_is_a_clear_error_and_the_same_session_works_once_it_is_back
     assert Path(search(store, ctx.embedder, QUESTION)[0].path).stem == GERMAN
     answer = answerer.answer(QUESTION)
     assert not answer.abstained and Path(answer.citations[0].path).stem == GERMAN
+
+
+def test_a_hung_server_is_a_clear_error_not_a_hang(tmp_path, chroma_server):
+    """A server that accepts connections but never answers (frozen with SIGSTOP): requests give up after
+    `chroma.timeout_s`, in a running session and when a new one starts; it all works once it answers again."""
+    chroma = {**_server(chroma_server), "timeout_s": 2}
+    ctx = make_context(tmp_path / "data", chroma=chroma)
+    store = ctx.store
+    assert store.documents() == {}
+    chroma_server.pause()
+    try:
+        for call in (store.documents, lambda: make_context(tmp_path / "other", chroma=chroma).store):
+            started = time.monotonic()
+            with pytest.raises(StoreError) as error:
+                call()
+            assert time.monotonic() - started < 30  # without the timeout this waits forever
+            assert f"Chroma server at 127.0.0.1:{chroma_server.port} is unreachable (timed out)" in str(error.value)
+    finally:
+        chroma_server.resume()
+    assert store.documents() == {}
 
 
 def test_ingest_cut_off_by_the_server_leaves_only_whole_documents(tmp_path, corpus_copy, chroma_server):
