@@ -134,8 +134,19 @@ class SummarySettings(BaseModel):
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="Relevance vs novelty when picking sentences.")
     theme_similarity: float | None = Field(None, ge=-1, le=1, description="Points this similar share a theme (default: the embedder's support threshold).")
     same_share: float = Field(0.6, ge=0, le=1, description="How far from the theme similarity towards identical two sentences must be to say the same thing.")
-    points: dict[str, int] = Field(default_factory=lambda: {"short": 1, "medium": 2, "long": 3}, description="Sentences per document, by length.")
+    points: dict[str, int] = Field(default_factory=lambda: {"short": 1, "medium": 2, "long": 3}, description="Sentences per document, by length (at least).")
+    total_points: dict[str, int] = Field(
+        default_factory=lambda: {"short": 3, "medium": 12, "long": 24},
+        description="Sentences a summary aims at, by length: when few documents cover the topic each gives more, up to twice `points`.",
+    )
     documents: dict[str, int] = Field(default_factory=lambda: {"short": 4, "medium": 8, "long": 16}, description="Documents at most, by length.")
+
+    @field_validator("points", "total_points", "documents")
+    @classmethod
+    def _per_length(cls, value: dict[str, int]) -> dict[str, int]:
+        if set(value) != {"short", "medium", "long"} or any(n < 1 for n in value.values()):
+            raise ValueError("needs a positive number for each of short, medium and long")
+        return value
 
 
 class LLMSettings(BaseModel):

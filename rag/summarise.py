@@ -203,6 +203,8 @@ class Summariser:
             sources = [s for s in sources if not s.record.planted_instructions]
         result.coverage.relevant = [s.record.doc_id for s in sources]
         sources = _balanced(sources, self.cfg.documents[length], newest_first=topic is None)
+        least = self.cfg.points[length]  # a summary of three articles should not be a third as long as one of nine
+        per_document = min(2 * least, max(least, -(-self.cfg.total_points[length] // max(1, len(sources)))))
         clock.lap("retrieval")
         steps = len(sources) + 2
         report = progress or (lambda step, done, total: None)
@@ -214,7 +216,7 @@ class Summariser:
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
                 break
-            self._map(source, target, lang, self.cfg.points[length], chosen, result, cancel)
+            self._map(source, target, lang, per_document, chosen, result, cancel)
             if result.cancelled:
                 break
             result.coverage.summarised.append(source.record.doc_id)

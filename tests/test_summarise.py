@@ -65,7 +65,8 @@ def fake():
 def _summariser(root: Path, fake: FakeOpenAI | None = None) -> Summariser:
     llm = {"backend": "openai", "base_url": fake.base_url, "api_key": "sk-test", "model": "fake-model", "max_retries": 0} if fake else {"backend": "none"}
     ctx = make_context(root / "data", llm=llm, answer={"support_threshold": 0.80})
-    return Summariser(ctx, settings=SummarySettings(relevance_floor=0.80, theme_similarity=0.86))
+    fixed = {"short": 1, "medium": 2, "long": 3}  # sentences per document whatever the number of documents
+    return Summariser(ctx, settings=SummarySettings(relevance_floor=0.80, theme_similarity=0.86, points=fixed, total_points=fixed))
 
 
 def _script(*lines: tuple[str, str]):
@@ -230,6 +231,18 @@ def test_whole_documents_without_a_topic(indexed):
     result = _summariser(root).summarise(None, doc_ids=[ids[FRENCH], ids[GERMAN]], length="short")
     assert _docs(result, ids) == {FRENCH, GERMAN} and len(result.points) == 2
     assert set(result.coverage.relevant) == set(result.coverage.summarised) == {ids[FRENCH], ids[GERMAN]}
+
+
+def test_fewer_documents_give_more_sentences_each(indexed):
+    """A medium summary aims at `total_points` sentences: two articles give up to twice `points` each, six give `points`."""
+    root, ids = indexed
+    summariser = Summariser(make_context(root / "data", llm={"backend": "none"}))
+    cfg = summariser.cfg
+    two = summariser.summarise(None, doc_ids=[ids[FRENCH], ids[GERMAN]], length="medium")
+    assert len(two.points) == 2 * 2 * cfg.points["medium"] and len(two.coverage.cited) == 2
+    everything = summariser.summarise(None, length="medium")
+    assert len(everything.coverage.summarised) == 6
+    assert len(everything.points) <= 6 * max(cfg.points["medium"], -(-cfg.total_points["medium"] // 6))
 
 
 @pytest.mark.slow
