@@ -83,8 +83,10 @@ def set_aside_note(documents: Sequence[SetAside]) -> str:
     if not documents:
         return ""
     names = "; ".join(f"{d.title} ({d.planted_instructions} passage{'s' * (d.planted_instructions != 1)})" for d in documents)
-    return (f"Set aside {len(documents)} source{'s' * (len(documents) != 1)} that contain text addressed to AI assistants "
-            f"(possible manipulation): {names}. Use `answer.use_flagged_sources` to include them.")
+    one = len(documents) == 1
+    return (f"Set aside {len(documents)} source{'' if one else 's'} that contain{'s' if one else ''} text addressed to AI "
+            f"assistants (possible manipulation): {names}. Select {'it' if one else 'them'} by document to use "
+            f"{'it' if one else 'them'} anyway, or set RAG_ANSWER__USE_FLAGGED_SOURCES=true.")
 
 
 def set_aside_flagged(hits: Sequence[Hit], k: int) -> tuple[list[Hit], list[SetAside]]:

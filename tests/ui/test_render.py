@@ -7,6 +7,7 @@ import lxml.html
 from rag.answer import Answer
 from rag.cite import Claim
 from rag.evidence import Evidence
+from rag.retrieve import SetAside
 from rag.store import Hit
 from rag.summarise import Coverage, Point, Statement, Summary
 from ui import render
@@ -152,3 +153,19 @@ def test_summary_with_markers_differences_and_coverage():
     cards = parse(render.summary_sources_html(summary)).xpath("//details/@id")
     assert cards == ["src-sum-1", "src-sum-2"]
     assert render.summary_markdown(summary).startswith("**Summary: Shoigu**\n\nShoigu met Bagheri [1][2].\n\n*Coverage: cited 2")
+
+
+def test_sources_set_aside_are_named_in_answers_summaries_and_exports():
+    aside = [SetAside("h1", HOSTILE, 3)]
+    result = answer([Claim("Shoigu met Bagheri.", [1], [1], supported=True)], [evidence()], set_aside=aside)
+    root = parse(render.answer_html(result, "t0"))
+    assert_inert(root)
+    (warning,) = root.xpath("//div[@class='set-aside']")
+    assert "Set aside 1 source that contains text addressed to AI assistants" in warning.text_content()
+    assert f"{HOSTILE} (3 passages)" in warning.text_content()
+    assert "> ⚠ Set aside 1 source" in render.answer_markdown("Q?", result)
+    summary = Summary("Shoigu", "en", "extractive", text="The sources do not say.", abstained=True,
+                      coverage=Coverage({"a": "ar"}, set_aside=aside))
+    assert parse(render.summary_html(summary)).xpath("//div[@class='set-aside']")
+    assert "> ⚠ Set aside 1 source" in render.summary_markdown(summary)
+    assert not parse(render.answer_html(answer([], [], abstained=True, text="No."), "t0")).xpath("//div[@class='set-aside']")
