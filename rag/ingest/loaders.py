@@ -290,14 +290,31 @@ def _yaml_mapping(source: str) -> dict[Any, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def read_sidecar(path: Path) -> dict[str, str]:
-    """Metadata from `<stem>.meta.yaml` next to the file; a broken sidecar is logged and ignored."""
+def sidecar_bytes(path: Path) -> bytes:
+    """The bytes of `<stem>.meta.yaml` next to the file, or b"" when there is none or it must not be read:
+    too big, not a regular file, or a symlink leading out of the article's folder (like articles themselves)."""
     sidecar = path.with_name(f"{path.stem}.meta.yaml")
     try:
         if not sidecar.is_file() or sidecar.stat().st_size > _SIDECAR_MAX_BYTES:
-            return {}
-        mapping = _yaml_mapping(sidecar.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError) as exc:
+            return b""
+        if sidecar.is_symlink() and sidecar.resolve().parent != path.parent.resolve():
+            log.warning("ignoring sidecar %s: a symlink leading out of the article's folder", sidecar)
+            return b""
+        return sidecar.read_bytes()
+    except OSError as exc:
+        log.warning("ignoring unreadable sidecar %s: %s", sidecar, exc)
+        return b""
+
+
+def read_sidecar(path: Path) -> dict[str, str]:
+    """Metadata from `<stem>.meta.yaml` next to the file; a broken sidecar is logged and ignored."""
+    sidecar = path.with_name(f"{path.stem}.meta.yaml")
+    data = sidecar_bytes(path)
+    if not data:
+        return {}
+    try:
+        mapping = _yaml_mapping(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
         log.warning("ignoring unreadable sidecar %s: %s", sidecar, exc)
         return {}
     if mapping is None:

@@ -22,7 +22,7 @@ from rag.embeddings import Embedder
 from rag.ingest.chunking import chunk_document
 from rag.ingest.clean import clean_text, find_date, guess_title
 from rag.ingest.language import detect_language
-from rag.ingest.loaders import LoadError, load_bytes, read_source
+from rag.ingest.loaders import LoadError, load_bytes, read_source, sidecar_bytes
 from rag.injection import count_instructions
 from rag.store import VectorStore
 
@@ -143,9 +143,8 @@ def _one_per_file(found: list[Path], passed: list[FileOutcome]) -> list[Path]:
 
 
 def _version_hash(path: Path, raw: bytes, settings) -> str:
-    sidecar = path.with_name(path.stem + ".meta.yaml")
     digest = hashlib.sha256(raw)
-    digest.update(sidecar.read_bytes() if sidecar.is_file() else b"")
+    digest.update(sidecar_bytes(path))
     digest.update(f"|{PIPELINE_VERSION}|{settings.chunk.max_tokens}|{settings.chunk.overlap_sentences}".encode())
     return digest.hexdigest()
 

@@ -246,6 +246,19 @@ def test_read_sidecar_missing_broken_or_not_a_mapping(tmp_path):
     assert read_sidecar(article) == {"title": "Bon"}  # unparseable dates are dropped, not passed on
 
 
+def test_sidecar_symlink_out_of_the_folder_is_not_read(tmp_path):
+    outside = _write(tmp_path, "secret.yaml", "title: Secret from elsewhere\n")
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    article = _write(folder, "x.txt", "Texte.")
+    (folder / "x.meta.yaml").symlink_to(outside)
+    assert read_sidecar(article) == {}
+    _write(folder, "shared.yaml", "title: Shared in the folder\n")
+    (folder / "x.meta.yaml").unlink()
+    (folder / "x.meta.yaml").symlink_to(folder / "shared.yaml")
+    assert read_sidecar(article) == {"title": "Shared in the folder"}  # a link within the folder is fine
+
+
 # --- HTML ----------------------------------------------------------------------------------------
 
 ARTICLE_HTML = """<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">
