@@ -205,6 +205,8 @@ class Summariser:
         sources = _balanced(sources, self.cfg.documents[length], newest_first=topic is None)
         least = self.cfg.points[length]  # a summary of three articles should not be a third as long as one of nine
         per_document = min(2 * least, max(least, -(-self.cfg.total_points[length] // max(1, len(sources)))))
+        if self.chat is not None:  # given 4 sentences at once, the bundled 1.5B model copied some untranslated (s001)
+            per_document = least
         clock.lap("retrieval")
         steps = len(sources) + 2
         report = progress or (lambda step, done, total: None)
@@ -392,12 +394,14 @@ def _balanced(sources: list[_Source], limit: int, newest_first: bool) -> list[_S
 
 
 _BULLET = re.compile(r"^(?:(?:[-*•]|\d{1,2}[.)])\s+|[\[(][a-z]{2}[\])]\s*)+")  # "- ", "2. ", a copied "[de] "
+# Words the model wraps in brackets, copying the "[n] " line format ("[Moskau and Teheran] will..."): not citations.
+_BRACKETED_WORDS = re.compile(r"\[([^\[\]\d][^\[\]]*)\]")
 
 
 def _points_only(claims: list[Claim]) -> list[Claim]:
     """The model's sentences without list bullets or language tags, and without headings ("Key points:")."""
     for claim in claims:
-        claim.text = _BULLET.sub("", claim.text)
+        claim.text = _BRACKETED_WORDS.sub(r"\1", _BULLET.sub("", claim.text))
     return [c for c in claims if not c.text.rstrip().endswith(":")]
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from rag.ingest.pipeline import ingest
 from rag.config import SummarySettings
-from rag.summarise import Summariser
+from rag.cite import parse_claims
+from rag.summarise import Summariser, _points_only
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag_fixtures import ARABIC, CORPUS, FRENCH, GERMAN, make_context
 
@@ -281,3 +282,9 @@ def test_a_source_that_instructs_ai_models_is_set_aside_and_named(tmp_path):
     asked = Summariser(ctx).summarise(TOPIC, doc_ids=[hostile.doc_id], length="short")
     assert not asked.coverage.set_aside and {ev.doc_id for ev in asked.citations} == {hostile.doc_id}
     assert all("ignore all previous" not in ev.text for ev in asked.citations)
+
+
+def test_words_the_model_wraps_in_brackets_lose_the_brackets_but_citations_stay():
+    claims = _points_only(parse_claims("[1] [Moskau and Teheran] will strengthen their partnership.\n[2] - Shoigu met Bagheri [...] in Tehran.", "en"))
+    assert [c.text for c in claims] == ["Moskau and Teheran will strengthen their partnership.", "Shoigu met Bagheri ... in Tehran."]
+    assert [c.cited for c in claims] == [[1], [2]]
