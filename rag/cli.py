@@ -141,7 +141,8 @@ def sources(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
     console.print(table)
     if any(r.planted_instructions for r in records):
         console.print("[yellow]⚠ contains text addressed to AI assistants (possible manipulation): answers and summaries "
-                      "set it aside unless asked for by id (--docs) or `answer.use_flagged_sources` is on.[/]")
+                      "set it aside unless it is selected by id (`rag summarize --docs`, the UI's document filter) or "
+                      "RAG_ANSWER__USE_FLAGGED_SOURCES=true.[/]")
 
 
 @app.command()

@@ -28,7 +28,10 @@ def _embedder(ctx: RagContext) -> str:
 def _chroma(ctx: RagContext) -> str:
     store = ctx.store
     where = f"server {ctx.settings.chroma.host}:{ctx.settings.chroma.port}" if ctx.settings.chroma.mode == "http" else f"embedded at {ctx.settings.chroma_path}"
-    return f"{where}, collection '{store.name}': {len(store.documents())} documents, {store.count()} chunks"
+    documents = store.documents()
+    flagged = sum(1 for record in documents.values() if record.planted_instructions)
+    note = f" ({flagged} flagged as addressing AI assistants, set aside: see `rag sources`)" if flagged else ""
+    return f"{where}, collection '{store.name}': {len(documents)} documents{note}, {store.count()} chunks"
 
 
 def _llm(ctx: RagContext) -> str:
