@@ -58,6 +58,7 @@ from bench.common import (
     load_average,
     peak_rss_mb,
     reset_peak_rss,
+    RESULTS,
     rss_mb,
     save,
 )
@@ -352,8 +353,9 @@ def measure_search(store: VectorStore, embedder: Embedder, asks: list[str], k: i
 
 
 def measure_e5_shape(store: VectorStore, embedder: Embedder, e5: Embedder, asks: list[str], k: int) -> dict:
-    """Per question, what e5-small's search would cost on this index: its query embedding, Chroma's count,
-    a query for e5's candidate pool, the registry lookup of that pool and the fusion (hit building aside)."""
+    """Per question, what e5-small's search would cost on this index: its query embedding, a Chroma query
+    for e5's candidate pool, the registry lookup of that pool and the fusion (hit building aside), as
+    VectorStore.query does them."""
     pool = max(fusion.POOL, 10 * k)
     rows = []
     for question in asks:
@@ -361,8 +363,7 @@ def measure_e5_shape(store: VectorStore, embedder: Embedder, e5: Embedder, asks:
         t0 = time.perf_counter()
         e5_vector = e5.embed_queries([question])[0]
         t1 = time.perf_counter()
-        total = store.chunks.count()
-        got = store.chunks.query(query_embeddings=[vector], n_results=min(pool, total), include=["metadatas", "documents", "distances"])
+        got = store.chunks.query(query_embeddings=[vector], n_results=pool, include=["metadatas", "documents", "distances"])
         t2 = time.perf_counter()
         metas = got["metadatas"][0]
         store.registry.get(ids=sorted({m["doc_id"] for m in metas}), include=["metadatas"])
@@ -466,6 +467,34 @@ def run(sizes: list[int], embedder_name: str, modes: list[str], queries: int, wo
             "target": {"search_p50_ms_at_100k": 50}}
 
 
+def search_again(name: str, workdir: Path, queries: int) -> dict:
+    """Re-measure search on the largest index an earlier run (results `name`) left in `workdir`, e.g. after a
+    change to the search path; ingest numbers and smaller sizes' rows stay as they were measured."""
+    result = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    load_start = load_average()
+    embedder = make_embedder(Settings(data_dir=workdir / "models", embedder={"name": result["embedder"]}))
+    e5 = make_embedder(Settings(embedder={"name": fusion.EMBEDDER})) if embedder.name != fusion.EMBEDDER else None
+    asks = questions_mix(WARMUP + queries)
+    largest = max(row["chunks"] for row in result["sizes"])
+    for row in (r for r in result["sizes"] if r["chunks"] == largest):
+        root = workdir / row["mode"]
+        server = ChromaServer(root / "chroma-server") if row["mode"] == "server" else None
+        settings = Settings(data_dir=root / "data", embedder={"name": embedder.name},
+                            chroma={"host": server.host, "port": server.port} if server else {})
+        with server or nullcontext():
+            store = RagContext(settings, embedder=embedder).store
+            if store.count() != largest:
+                raise SystemExit(f"{root} holds {store.count()} chunks, not {largest}: run without --search-again")
+            row["search"] = measure_search(store, embedder, asks, settings.answer.k)
+            if e5 is not None:
+                row["e5_estimate"] = measure_e5_shape(store, embedder, e5, asks, settings.answer.k)
+            row["load_after"] = load_average()
+    result["search_again"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "chunks": largest,
+                              "load_start": load_start, "load_end": load_average()}
+    result.pop("measured_at", None), result.pop("machine", None)
+    return result
+
+
 def markdown(result: dict) -> str:
     emb, again = result["embedding"], result["embedding_retimed"]
     lines = [f"# Scale: {result['embedder']} ({result['dim']}-d), up to {result['corpus']['chunks']:,} chunks", "",
@@ -498,6 +527,11 @@ def markdown(result: dict) -> str:
                      f"{p50['chroma_query']} | {p50['chroma_count']} | {p50['registry']} | {p50['fusion']} | {p50['other']} | "
                      f"{s['first_ms']} | {r['load_after'][0]} |")
     largest = [r for r in result["sizes"] if r["chunks"] == max(x["chunks"] for x in result["sizes"])]
+    remeasured = result.get("search_again")
+    if remeasured:
+        lines += ["", (f"Search at {remeasured['chunks']:,} chunks re-measured on the same index at {remeasured['at']} "
+                       f"(`--search-again`, load {remeasured['load_start']} -> {remeasured['load_end']}); the ingest numbers "
+                       "are from the first run.")]
     lines += ["", ("First query: in server mode the first search after restarting `chroma run` (index loaded from disk); "
                    "embedded, the first search after the writes."), "",
               (f"Target (issue #3): search p50 under {result['target']['search_p50_ms_at_100k']} ms at 100k chunks, first load "
@@ -508,10 +542,10 @@ def markdown(result: dict) -> str:
         lines += ["", "## e5-small at these sizes (estimate), ms", "",
                   (f"e5-small embeds ~2-3 chunks/s per core, so its index is built to 10k only (bench/results/scale-e5-small-10k.md). "
                   f"Here, per question on this {result['dim']}-d {result['embedder']} index: e5-small's query embedding "
-                  f"(measured) + Chroma count + a Chroma query for e5's pool of {pool} candidates + the registry lookup of "
+                  f"(measured) + a Chroma query for e5's pool of {pool} candidates + the registry lookup of "
                   f"that pool + the fusion. e5@size ~= e5 query embedding + Chroma@size; the index holds {result['dim']}-d "
                   f"vectors where e5's would be 384-d, so the Chroma share is if anything overstated. Hit building is not included."), "",
-                  "| mode | chunks | estimate p50 | p95 | e5 query embedding p50 | Chroma count + query p50 | registry p50 | fusion p50 |",
+                  "| mode | chunks | estimate p50 | p95 | e5 query embedding p50 | Chroma query p50 | registry p50 | fusion p50 |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in result["sizes"]:
             e = r["e5_estimate"]
@@ -528,11 +562,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=200, help="timed searches per size and mode")
     parser.add_argument("--workdir", type=Path, help="keep vectors and indexes here, so an interrupted run resumes (default: a temp dir, deleted)")
     parser.add_argument("--name", help="results name (default scale-<embedder>-<largest size>k)")
+    parser.add_argument("--search-again", action="store_true",
+                        help="only re-measure search on the largest index a run with the same --workdir and --name left")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still stops the `chroma run` it started
+    name = args.name or f"scale-{args.embedder}-{max(args.sizes) // 1000}k"
+    if args.search_again:
+        if not args.workdir:
+            parser.error("--search-again needs the --workdir of the run that built the index")
+        result = search_again(name, args.workdir, args.queries)
+        print(save(name, result, markdown(result)).read_text())
+        return
     with nullcontext() if args.workdir else tempfile.TemporaryDirectory() as tmp:
         result = run(args.sizes, args.embedder, args.mode, args.queries, args.workdir or Path(tmp))
-    name = args.name or f"scale-{args.embedder}-{max(args.sizes) // 1000}k"
     print(save(name, result, markdown(result)).read_text())
 
 

@@ -113,3 +113,10 @@ def test_a_collection_rebuilt_by_another_process_is_reopened(tmp_path, corpus_co
     for _ in range(2):  # the refused collection is not kept for the next call
         with pytest.raises(StoreError, match="built with embedder 'use'.*--reindex"):
             search(ui.store, ui.embedder, QUESTION)
+
+
+def test_an_empty_index_finds_nothing(tmp_path, chroma_server):
+    """Searches ask Chroma for a candidate pool without counting first: an empty collection answers empty."""
+    for chroma in ({}, _server(chroma_server)):
+        ctx = make_context(tmp_path / f"data-{len(chroma)}", chroma=chroma)
+        assert ctx.store.count() == 0 and search(ctx.store, ctx.embedder, QUESTION) == []
