@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--questions", type=int, default=6)
     parser.add_argument("--no-cache-prompt", dest="cache_prompt", action="store_false",
                         help="Send cache_prompt=false (bit-for-bit repeatable, slower) instead of the default.")
+    parser.add_argument("--name", help="results name (default answer-<llm>), e.g. to keep a run with RAG_LLM__LOCAL_THREADS=2 apart")
     args = parser.parse_args(argv)
     result = run(args.llm, args.questions, args.cache_prompt)
     lines = ["| question | retrieval ms | prompt tok | TTFT s | total s | raw LLM s | overhead |", "|---|---|---|---|---|---|---|"]
@@ -111,9 +112,9 @@ def main(argv: list[str] | None = None) -> None:
                  f"(target <= 25), median overhead {result['median_overhead']} (target <= 0.10).\n"
                  f"Prompt cache {'on' if args.cache_prompt else 'off'}"
                  + (f" (raw-call TTFT with the cache / reading the whole prompt: {result['median_cache_ttft_ratio']})" if args.cache_prompt else "")
-                 + "; load average before/after "
+                 + f"; {load_settings().llm.local_threads} llama.cpp thread(s) for the local server; load average before/after "
                  f"{result['load_average']['before'][0]:.2f} / {result['load_average']['after'][0]:.2f} (2 cores).")
-    print(save(f"answer-{args.llm}", result, f"# Answer latency ({args.llm})\n\n" + "\n".join(lines)).read_text())
+    print(save(args.name or f"answer-{args.llm}", result, f"# Answer latency ({args.llm})\n\n" + "\n".join(lines)).read_text())
 
 
 if __name__ == "__main__":
