@@ -96,3 +96,27 @@ def test_llm_judge_against_an_openai_protocol_server(fake_openai):
     prompt = fake_openai.chat_requests[0].body["messages"][0]["content"]
     assert "claim 0" in prompt and GERMAN in prompt
     assert len(fake_openai.chat_requests) == 5
+
+
+def test_judge_quality_command_scores_the_llm_judge_on_the_labelled_pairs(fake_openai, tmp_path, monkeypatch):
+    """`python -m evals.judge_quality --judge llm`: a model that says yes to everything scores the share of
+    supported pairs as accuracy, with recall 1; the report has every kind of pair."""
+    import json
+
+    from evals import judge_quality
+    from evals.grounding import DATASETS, load_dataset
+
+    monkeypatch.setenv("RAG_LLM__BACKEND", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("RAG_LLM__MAX_RETRIES", "0")
+    monkeypatch.setenv("RAG_LLM__MODEL", "fake-model")
+    fake_openai.responder = lambda body: "Yes."
+    out = tmp_path / "judge-llm"
+    assert judge_quality.main(["--judge", "llm", "--split", "heldout", "--out", str(out)]) == 0
+    heldout = [p for p in load_dataset(DATASETS / "judge_pairs.jsonl") if p["split"] == "heldout"]
+    report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert report["heldout"]["n"] == len(heldout) == len(fake_openai.chat_requests)
+    assert report["heldout"]["accuracy"] == pytest.approx(sum(p["supported"] for p in heldout) / len(heldout))
+    assert report["heldout"]["recall"] == 1.0 and report["unparseable"] == 0
+    assert "| heldout |" in out.with_suffix(".md").read_text(encoding="utf-8")
