@@ -18,7 +18,7 @@ from rag.generate import abstention, answer_messages, as_quote, condense_message
 from rag.ingest.chunking import split_sentences
 from rag.ingest.language import detect_language
 from rag.injection import looks_like_instruction
-from rag.retrieve import Filters, SetAside, fuse_rankings, set_aside_flagged, translate_query
+from rag.retrieve import Filters, SetAside, fuse_rankings, set_aside_flagged, translate_query, uses_flagged
 from rag.store import Hit
 from rag.tokens import count_tokens
 
@@ -135,7 +135,7 @@ class Answerer:
         reciprocal rank."""
         cfg = self.settings.answer
         where = filters.where()
-        use_flagged = cfg.use_flagged_sources or bool(filters.doc_ids)  # documents asked for by id are used as asked
+        use_flagged = uses_flagged(cfg.use_flagged_sources, filters)
         depth = k if use_flagged else 2 * k  # room for trusted chunks in place of flagged ones
         targets = [lang for lang in cfg.query_translations if lang != language]
         if self.chat is None or not targets:

@@ -89,6 +89,12 @@ def set_aside_note(documents: Sequence[SetAside]) -> str:
             f"{'it' if one else 'them'} anyway, or set RAG_ANSWER__USE_FLAGGED_SOURCES=true.")
 
 
+def uses_flagged(use_flagged_sources: bool, filters: Filters) -> bool:
+    """Whether flagged documents may be drawn on: the settings allow it, or the user picked documents by id
+    (those are used as asked)."""
+    return use_flagged_sources or bool(filters.doc_ids)
+
+
 def set_aside_flagged(hits: Sequence[Hit], k: int) -> tuple[list[Hit], list[SetAside]]:
     """The k best hits from documents that do not try to instruct AI models, and the flagged documents that
     would have been among the k best.

@@ -35,7 +35,7 @@ from rag.evidence import Evidence, VectorCache, is_statement, select_evidence
 from rag.generate import abstention, as_quote, evidence_block, language_name
 from rag.ingest.clean import _strip_marks  # accent- and case-free form, as rag.consistency matches names
 from rag.ingest.language import detect_language
-from rag.retrieve import Filters, SetAside
+from rag.retrieve import Filters, SetAside, uses_flagged
 from rag.store import DocRecord, Hit
 from rag.tokens import count_tokens
 
@@ -197,16 +197,17 @@ class Summariser:
         result.coverage = Coverage({r.doc_id: r.language for r in available})
         target = self.cache.query(topic) if topic else None
         sources, closest = self._sources(available, target, filters)
-        if not (self.ctx.settings.answer.use_flagged_sources or doc_ids):  # documents asked for by id are used as asked
+        if not uses_flagged(self.ctx.settings.answer.use_flagged_sources, filters):
             result.coverage.set_aside = [SetAside(s.record.doc_id, s.record.title, s.record.planted_instructions)
                                          for s in sources if s.record.planted_instructions]
             sources = [s for s in sources if not s.record.planted_instructions]
         result.coverage.relevant = [s.record.doc_id for s in sources]
         sources = _balanced(sources, self.cfg.documents[length], newest_first=topic is None)
-        least = self.cfg.points[length]  # a summary of three articles should not be a third as long as one of nine
-        per_document = min(2 * least, max(least, -(-self.cfg.total_points[length] // max(1, len(sources)))))
+        least = self.cfg.points[length]
         if self.chat is not None:  # given 4 sentences at once, the bundled 1.5B model copied some untranslated (s001)
             per_document = least
+        else:  # a summary of three articles should not be a third as long as one of nine
+            per_document = min(2 * least, max(least, -(-self.cfg.total_points[length] // max(1, len(sources)))))
         clock.lap("retrieval")
         steps = len(sources) + 2
         report = progress or (lambda step, done, total: None)
@@ -242,7 +243,7 @@ class Summariser:
             return [_Source(r, [], 1.0) for r in available], []
         hits: dict[str, Hit] = {}
         k = self.cfg.k_per_language
-        screen = not self.ctx.settings.answer.use_flagged_sources and any(r.planted_instructions for r in available)
+        screen = not uses_flagged(self.ctx.settings.answer.use_flagged_sources, filters) and any(r.planted_instructions for r in available)
         for language in sorted({r.language for r in available}):
             where = replace(filters, languages=[language]).where()
             got = self.ctx.store.query(target, 2 * k if screen else k, where=where)
