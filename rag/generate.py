@@ -76,6 +76,12 @@ def evidence_block(evidence: Sequence[Evidence]) -> str:
     return "\n".join(lines)
 
 
+def translation_messages(text: str, language: str, what: str = "text") -> list[dict[str, str]]:
+    """A plain translation request: the task a small model does most reliably."""
+    system = f"Translate the user's {what} into {language_name(language)}. Keep names and numbers. Reply with the translation only."
+    return [{"role": "system", "content": system}, {"role": "user", "content": text}]
+
+
 def answer_messages(question: str, evidence: Sequence[Evidence], language: str) -> list[dict[str, str]]:
     name = language_name(language)
     user = f"Evidence:\n{evidence_block(evidence)}\n\nQuestion: {question}\nAnswer in {name}, citing evidence numbers:"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rag.embeddings import Embedder
-from rag.generate import language_name
+from rag.generate import translation_messages
 from rag.store import Hit, VectorStore, date_key
 
 if TYPE_CHECKING:
@@ -114,13 +114,8 @@ def set_aside_flagged(hits: Sequence[Hit], k: int) -> tuple[list[Hit], list[SetA
 def translate_query(chat: "ChatEndpoint", question: str, language: str) -> str:
     """The question in another language, for matching passages written in it (RAGFlow-style multi-language
     queries); the original question when the model returns nothing usable."""
-    name = language_name(language)
-    messages = [
-        {"role": "system",
-         "content": f"Translate the user's question into {name}. Keep names and numbers. Reply with the translation only."},
-        {"role": "user", "content": question},
-    ]
-    lines = [line.strip() for line in chat.complete(messages, max_tokens=80).splitlines() if line.strip()]
+    lines = [line.strip() for line in chat.complete(translation_messages(question, language, "question"), max_tokens=80).splitlines()
+             if line.strip()]
     return lines[0] if lines else question
 
 

@@ -32,7 +32,7 @@ from rag.consistency import arabic_skeleton, claim_names, latin_skeleton
 from rag.config import SummarySettings
 from rag.context import RagContext
 from rag.evidence import Evidence, VectorCache, is_statement, select_evidence
-from rag.generate import abstention, as_quote, evidence_block, language_name
+from rag.generate import abstention, as_quote, evidence_block, language_name, translation_messages
 from rag.ingest.clean import _strip_marks  # accent- and case-free form, as rag.consistency matches names
 from rag.ingest.language import detect_language
 from rag.retrieve import Filters, SetAside, uses_flagged
@@ -150,7 +150,7 @@ Rules:
 
 
 def map_messages(evidence: Sequence[Evidence], language: str) -> list[dict[str, str]]:
-    """The MAP prompt for one document: the sentences chosen to carry its key points."""
+    """The MAP prompt for some of one document's sentences, those chosen to carry its key points."""
     name = language_name(language)
     user = f"Evidence:\n{evidence_block(evidence)}\n\nOne line in {name} for each evidence sentence, starting with its number:"
     return [{"role": "system", "content": MAP_PROMPT.format(language=name)}, {"role": "user", "content": user}]
@@ -204,10 +204,8 @@ class Summariser:
         result.coverage.relevant = [s.record.doc_id for s in sources]
         sources = _balanced(sources, self.cfg.documents[length], newest_first=topic is None)
         least = self.cfg.points[length]
-        if self.chat is not None:  # given 4 sentences at once, the bundled 1.5B model copied some untranslated (s001)
-            per_document = least
-        else:  # a summary of three articles should not be a third as long as one of nine
-            per_document = min(2 * least, max(least, -(-self.cfg.total_points[length] // max(1, len(sources)))))
+        # a summary of three articles should not be a third as long as one of nine
+        per_document = min(2 * least, max(least, -(-self.cfg.total_points[length] // max(1, len(sources)))))
         clock.lap("retrieval")
         steps = len(sources) + 2
         report = progress or (lambda step, done, total: None)
@@ -219,7 +217,7 @@ class Summariser:
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
                 break
-            self._map(source, target, lang, per_document, chosen, result, cancel)
+            self._map(source, target, lang, per_document, least, chosen, result, cancel)
             if result.cancelled:
                 break
             result.coverage.summarised.append(source.record.doc_id)
@@ -261,9 +259,10 @@ class Summariser:
 
     # -- map -------------------------------------------------------------------------------------
 
-    def _map(self, source: _Source, target, lang, points: int, chosen: list, result: Summary, cancel) -> None:
-        """Pick the document's most central sentences unlike each other (MMR, within the prompt budget) and
-        have the model restate them in the target language, or quote them: `source.points`."""
+    def _map(self, source: _Source, target, lang, points: int, per_prompt: int, chosen: list, result: Summary, cancel) -> None:
+        """Pick the document's most central sentences unlike each other (MMR) and have the model restate
+        them in the target language, `per_prompt` at a time within the prompt budget, or quote them:
+        `source.points`."""
         dim = self.ctx.embedder.dim
         source.hits = source.hits or self.ctx.store.document_chunks(source.record.doc_id)
         pool = select_evidence(target if target is not None else np.zeros(dim, np.float32), source.hits, self.cache,
@@ -273,10 +272,8 @@ class Summariser:
             return
         vectors = np.vstack([ev.vector for ev in pool])
         relevance = vectors @ (target if target is not None else _unit(vectors.mean(axis=0)))
-        costs = [count_tokens(ev.text) + 8 for ev in pool]  # + the "[n] (xx) " prefix
-        budget = self.cfg.prompt_tokens - sum(count_tokens(m["content"]) for m in map_messages([], lang))
         quoting = self.chat is None  # quotes must not repeat other sources; restated points may agree with them
-        picked = _mmr(vectors, relevance, chosen if quoting else [], self.cfg.mmr_lambda, self.same, costs, budget, points)
+        picked = _mmr(vectors, relevance, chosen if quoting else [], self.cfg.mmr_lambda, self.same, points)
         if quoting:
             chosen.extend(vectors[i] for i in picked)
         picked.sort()  # reading order
@@ -284,16 +281,31 @@ class Summariser:
         if quoting:
             claims = [Claim(as_quote(ev.text), [ev.n]) for ev in source.evidence]
         else:
-            messages = map_messages(source.evidence, lang)
-            raw = self._generate(messages, 60 * len(picked) + 40, cancel)
-            if raw is None:
-                result.cancelled = True
-                return
-            result.raw[source.record.doc_id] = raw
-            result.tokens["prompt"] = result.tokens.get("prompt", 0) + sum(count_tokens(m["content"]) for m in messages)
-            result.tokens["completion"] = result.tokens.get("completion", 0) + count_tokens(raw)
-            claims = _points_only(parse_claims(raw, lang))[: len(picked)]
+            claims = []
+            budget = self.cfg.prompt_tokens - sum(count_tokens(m["content"]) for m in map_messages([], lang))
+            for batch in _batches(source.evidence, per_prompt, budget):
+                restated = self._restate(map_messages(batch, lang), lang, len(batch), source.record.doc_id, result, cancel)
+                for i, claim in enumerate(restated or []):  # a small model sometimes copies a sentence: translate it alone
+                    copied = [ev for ev in batch if ev.n in claim.cited and ev.language != lang]
+                    if copied and detect_language(claim.text) == copied[0].language:
+                        again = self._restate(translation_messages(copied[0].text, lang, "sentence"), lang, 2, source.record.doc_id,
+                                              result, cancel)
+                        restated[i] = Claim(" ".join(c.text for c in again), [copied[0].n]) if again else claim
+                if result.cancelled:
+                    return
+                claims += restated
         source.points = [Point(**c.__dict__, doc_id=source.record.doc_id) for c in claims]
+
+    def _restate(self, messages: list[dict[str, str]], lang: str, most: int, doc_id: str, result: Summary, cancel) -> list[Claim] | None:
+        """The model's sentences in `lang` (at most `most`: one per evidence sentence shown); None when cancelled."""
+        raw = self._generate(messages, 60 * most + 40, cancel)
+        if raw is None:
+            result.cancelled = True
+            return None
+        result.raw[doc_id] = (result.raw.get(doc_id, "") + "\n" + raw).strip()
+        result.tokens["prompt"] = result.tokens.get("prompt", 0) + sum(count_tokens(m["content"]) for m in messages)
+        result.tokens["completion"] = result.tokens.get("completion", 0) + count_tokens(raw)
+        return _points_only(parse_claims(raw, lang))[:most]
 
     def _generate(self, messages, max_tokens: int, cancel: threading.Event | None) -> str | None:
         """The model's reply, streamed so a cancel takes effect within a token; None when cancelled."""
@@ -310,8 +322,8 @@ class Summariser:
     def _reduce(self, sources: list[_Source], result: Summary) -> None:
         """Verify, merge and group the points; number the citations across the whole summary."""
         if self.chat is not None:
-            result.names = _one_spelling([p for s in sources for p in s.points], [ev for s in sources for ev in s.evidence],
-                                         result.language)
+            texts = [(s.record.doc_id, s.record.language, [h.text for h in s.hits]) for s in sources]
+            result.names = _one_spelling([p for s in sources for p in s.points], texts, result.language)
         evidence, points = [], []
         for source in sources:
             kept = verify_claims(source.points, source.evidence, self.cache, self.support, keep_unsupported=True)
@@ -410,11 +422,9 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
-def _mmr(vectors: np.ndarray, relevance: np.ndarray, chosen: list[np.ndarray], weight: float, same: float,
-         costs: Sequence[int], budget: int, most: int) -> list[int]:
+def _mmr(vectors: np.ndarray, relevance: np.ndarray, chosen: list[np.ndarray], weight: float, same: float, most: int) -> list[int]:
     """Maximal marginal relevance: relevant sentences unlike those already chosen (here or in other
-    sources), within a token budget; one at least `same`-similar to a chosen one says nothing new. The
-    first always gets in, however long (one Arabic sentence can cost 200 tokens). Indices, in order picked."""
+    sources); one at least `same`-similar to a chosen one says nothing new. Indices, in order picked."""
     picked: list[int] = []
     seen = list(chosen)
     left = list(range(len(vectors)))
@@ -426,12 +436,25 @@ def _mmr(vectors: np.ndarray, relevance: np.ndarray, chosen: list[np.ndarray], w
         overlap = overlap[overlap < same]
         best = left[int(np.argmax(weight * relevance[left] - (1 - weight) * overlap))]
         left.remove(best)
-        if picked and costs[best] > budget:
-            continue
         picked.append(best)
         seen.append(vectors[best])
-        budget -= costs[best]
     return picked
+
+
+def _batches(evidence: Sequence[Evidence], most: int, budget: int) -> list[list[Evidence]]:
+    """The sentences in consecutive prompts of at most `most` sentences and `budget` tokens each (a
+    sentence over the budget goes alone: one Arabic sentence can cost 200 tokens). A small model given
+    a few sentences at a time translates each; given four at once the bundled one copied some (s001)."""
+    batches: list[list[Evidence]] = []
+    used = 0
+    for ev in evidence:
+        cost = count_tokens(ev.text) + 8  # + the "[n] (xx) " prefix
+        if not batches or len(batches[-1]) >= most or used + cost > budget:
+            batches.append([])
+            used = 0
+        batches[-1].append(ev)
+        used += cost
+    return batches
 
 
 def _themes(points: list[Point], vectors: np.ndarray, threshold: float) -> None:
@@ -483,16 +506,29 @@ def _variants(a: str, b: str) -> bool:
     return x[0] == y[0] and latin_skeleton(a) == latin_skeleton(b) and not (x.startswith(y) or y.startswith(x))
 
 
-def _one_spelling(points: list[Point], evidence: list[Evidence], language: str) -> dict[str, list[str]]:
+def _latin_script(text: str) -> bool:
+    """Whether most of the text's letters are Latin (its names are spelled, not to be transliterated)."""
+    letters = [c for c in text if c.isalpha()]
+    return sum(c < "\u0250" for c in letters) * 2 > len(letters)
+
+
+def _one_spelling(points: list[Point], sources: list[tuple[str, str, list[str]]], language: str) -> dict[str, list[str]]:
     """Give each name one spelling across the points (the most frequent, first seen on a tie), rewriting
-    the other spellings in place. Returns, for the names the sources spell in some way, that spelling ->
-    the spellings seen in points and sources (Arabic-script ones when the skeleton has 3+ consonants:
-    two-consonant skeletons collide too often)."""
+    the others in place. `sources`: (doc_id, language, texts) of what the points summarise. When the model
+    made up every spelling it uses for a name (none is the sources' and none restates a Latin-script source:
+    it transliterates Arabic names as it likes, Bagri, Ashitiani), a source's spelling replaces them: from a source in the target
+    language if there is one, else the sources' most frequent. Returns,
+    for the names the sources spell in some way, that spelling -> the spellings seen in points and sources
+    (Arabic-script ones when the skeleton has 3+ consonants: two-consonant skeletons collide too often)."""
+    latin = {doc_id for doc_id, _, texts in sources if _latin_script(" ".join(texts))}
     counts: dict[str, int] = {}
+    read = set()  # spellings in points restating Latin-script sources: the model read those names, not guessed them
     for point in points:
         for name in claim_names(point.text, language):
             if len(latin_skeleton(name)) >= 2:
                 counts[name] = counts.get(name, 0) + 1
+                if point.doc_id in latin:
+                    read.add(name)
     groups: list[list[str]] = []
     for name in sorted(counts, key=counts.get, reverse=True):  # stable: first seen wins a tie
         group = next((g for g in groups if _variants(g[0], name)), None)
@@ -500,18 +536,29 @@ def _one_spelling(points: list[Point], evidence: list[Evidence], language: str) 
             group.append(name)
         else:
             groups.append([name])
-    source_words = {w for ev in evidence for w in re.findall(r"[^\W\d_]+", ev.text) if w[0].isupper()}
+    spelled: dict[str, int] = {}  # names as the sources write them (capitalised runs, not every German noun)
+    in_target: set[str] = set()
+    for _, source_language, texts in sources:
+        for name in (n for text in texts for n in claim_names(text, source_language)):
+            spelled[name] = spelled.get(name, 0) + 1
+            if source_language == language:
+                in_target.add(name)
     names = {}
-    for best, *others in groups:
+    for group in groups:
+        invented = not any(n in spelled or n in read for n in group)
+        attested = sorted((w for w in spelled if invented and any(_variants(w, n) for n in group)),
+                          key=lambda w: (w not in in_target, -spelled[w], w))
+        best = attested[0] if attested else group[0]
         for point in points:
-            for other in others:
-                point.text = re.sub(_LATIN_NAME.format(re.escape(other)), best, point.text)
+            for other in group:
+                if other != best:
+                    point.text = re.sub(_LATIN_NAME.format(re.escape(other)), best, point.text)
         skeleton = latin_skeleton(best)
-        in_sources = {w for w in source_words if w == best or _variants(w, best)}
+        in_sources = {w for w in spelled if w == best or _variants(w, best)}
         if len(skeleton) >= 3:
-            in_sources |= {w for ev in evidence for w in _ARABIC_WORD.findall(ev.text) if arabic_skeleton(w) == skeleton}
+            in_sources |= {w for _, _, texts in sources for text in texts for w in _ARABIC_WORD.findall(text) if arabic_skeleton(w) == skeleton}
         if in_sources:
-            names[best] = sorted(in_sources | {best, *others})
+            names[best] = sorted(in_sources | set(group))
     return names
 
 

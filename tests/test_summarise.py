@@ -19,7 +19,7 @@ import pytest
 from rag.ingest.pipeline import ingest
 from rag.config import SummarySettings
 from rag.cite import parse_claims
-from rag.summarise import Summariser, _points_only
+from rag.summarise import Point, Summariser, _one_spelling, _points_only
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag_fixtures import ARABIC, CORPUS, FRENCH, GERMAN, make_context
 
@@ -135,17 +135,42 @@ def test_sources_that_agree_on_one_number_and_differ_on_another_are_flagged(inde
 
 def test_unsupported_and_untranslated_points_are_dropped_and_reported(indexed, fake):
     root, ids = indexed
-    fake.responder = _script(
+    script = _script(
         ("94 personnes", KERMAN),
         ("94 personnes", "Iran also delivered 5000 tanks to Venezuela in 1987."),
         ("94 personnes", "L’attentat de Kerman a tué au moins 94 personnes."),  # copied, not translated
     )
+    translations = []
+
+    def respond(body: dict) -> str:  # asked to translate the copied sentence alone, the model copies it again
+        if body["messages"][0]["content"].startswith("Translate"):
+            translations.append(body["messages"][-1]["content"])
+            return "L’attentat de Kerman a tué au moins 94 personnes."
+        return script(body)
+
+    fake.responder = respond
     result = _summariser(root, fake).summarise(KERMAN_TOPIC, doc_ids=[ids[FRENCH]], length="long")
     assert result.text == KERMAN.replace(".", " [1].")
     invented, copied = result.dropped
     assert "Venezuela" in invented.text and not invented.supported and invented.note == "not supported by the sources"
     assert copied.text.startswith("L’attentat") and copied.note == "not in English"
     assert "Venezuela" in result.raw[ids[FRENCH]]
+    assert len(translations) == 1 and "94 personnes" in translations[0]
+
+
+def test_a_copied_sentence_is_translated_alone(indexed, fake):
+    root, ids = indexed
+    script = _script(("94 personnes", "L’attentat de Kerman a tué au moins 94 personnes."))
+
+    def respond(body: dict) -> str:
+        if body["messages"][0]["content"].startswith("Translate the user's sentence into English"):
+            return KERMAN
+        return script(body)
+
+    fake.responder = respond
+    result = _summariser(root, fake).summarise(KERMAN_TOPIC, doc_ids=[ids[FRENCH]], length="short")
+    assert result.text == KERMAN.replace(".", " [1].") and not result.dropped
+    assert len(fake.chat_requests) == 2
 
 
 def test_coverage_tells_available_relevant_and_cited_sources(indexed, fake):
@@ -244,6 +269,37 @@ def test_fewer_documents_give_more_sentences_each(indexed):
     everything = summariser.summarise(None, length="medium")
     assert len(everything.coverage.summarised) == 6
     assert len(everything.points) <= 6 * max(cfg.points["medium"], -(-cfg.total_points["medium"] // 6))
+
+
+def test_a_document_with_more_points_is_restated_a_few_sentences_per_prompt(indexed, fake):
+    """Given four sentences at once the bundled model copied some untranslated, so a document that gives
+    more points than `points` is restated in several prompts, each within the prompt budget."""
+    root, ids = indexed
+    said = {"1": "Shoigu welcomed closer ties between Moscow and Tehran.", "2": "The talks covered Syria and Afghanistan."}
+    fake.responder = lambda body: "\n".join(f"[{n}] {said.get(n, 'Sanctions failed.')}" for n in
+                                            re.findall(r"^\[(\d+)\]", body["messages"][-1]["content"], re.M))
+    ctx = make_context(root / "data", llm={"backend": "openai", "base_url": fake.base_url, "api_key": "sk-test",
+                                           "model": "fake-model", "max_retries": 0}, answer={"support_threshold": 0.0})
+    settings = SummarySettings(theme_similarity=0.86, points={"short": 1, "medium": 1, "long": 1},
+                               total_points={"short": 1, "medium": 4, "long": 4})
+    result = Summariser(ctx, settings=settings).summarise(None, doc_ids=[ids[GERMAN]], length="medium")
+    prompts = [r.body["messages"][-1]["content"] for r in fake.chat_requests]
+    assert len(prompts) == 2 and all(len(re.findall(r"^\[\d+\]", p, re.M)) == 1 for p in prompts)
+    assert [re.search(r"^\[(\d+)\]", p, re.M).group(1) for p in prompts] == ["1", "2"]  # one numbering per document
+    assert [p.citations for p in result.points] == [[1], [2]] and len(result.citations) == 2
+
+
+def test_names_the_model_made_up_take_the_sources_spelling():
+    arabic = ("ar", "التقى وزير الدفاع الروسي سيرغي شويغو رئيس الأركان اللواء محمد باقري ونظيره محمد رضا آشتياني.")
+    german = ("de", "Am Dienstag traf Sergej Schoigu mit dem Generalstabschef Mohammad Bagheri zusammen.")
+    points = [Point("Shoigu met the chief of staff Mohammad Bagri and the minister Mohammad Reza Ashitiani.", [1], doc_id="ar"),
+              Point("Shoigu met the Iranian chief of staff in Tehran on Tuesday.", [1], doc_id="de")]
+    names = _one_spelling(points, [("ar", arabic[0], [arabic[1]]), ("de", german[0], [german[1]])], "en")
+    # Bagri is the model's transliteration of باقري: the German source spells it Bagheri. Shoigu restates the
+    # German source (Schoigu there): an English spelling, kept. No source spells Ashitiani: left as it is.
+    assert points[0].text == "Shoigu met the chief of staff Mohammad Bagheri and the minister Mohammad Reza Ashitiani."
+    assert points[1].text.startswith("Shoigu met")
+    assert names["Bagheri"] == ["Bagheri", "Bagri", "باقري"] and "Schoigu" in names["Shoigu"]
 
 
 @pytest.mark.slow
