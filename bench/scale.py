@@ -13,14 +13,14 @@ run re-measures writes and searches without embedding again. Loading, cleaning a
 included: bench/ingest.py measures that share (the pipeline's overhead over its embedder).
 
 Search: at each size, p50/p95 of `rag.retrieve.search` (k = answer.k) over XQuAD questions in 12
-languages, split into query embedding, Chroma query, Chroma count, registry lookup, fusion (the
+languages, split into query embedding, Chroma query (pool), Chroma texts (the k kept), registry lookup, fusion (the
 language-centring re-rank, e5-small only) and the rest. Warm-up queries are excluded; the first query
 after restarting the server (index loaded from disk) is reported apart as the cold query.
 
 e5-small at 100k: it embeds ~2-3 chunks/s per core, so a 100k index would take ~5 h here. The other
 embedder's run therefore also measures, per question on the same index, what e5-small's search would
 add: its query embedding, a Chroma query for e5's candidate pool (max(fusion.POOL, 10 k) rather than
-2 k + 4), the registry lookup for that pool and the fusion; their sum estimates e5's search latency at
+2 k + 4), the fusion, the registry lookup and the text fetch for the k best; their sum estimates e5's search latency at
 that size (the index holds 512-d USE vectors instead of 384-d e5 ones: a slightly dearer Chroma query).
 
 Corpus (real text, every chunk distinct): XQuAD's 12 x 160 paragraphs hold ~9k sentences, and contiguous
@@ -283,7 +283,7 @@ def _throughput(rows: list[dict]) -> dict:
 
 WARMUP = 5  # queries run before timing starts
 EMBED_SAMPLE = 512  # chunks embedded again in every run, so embedding and writes are timed under the same load
-PARTS = ("embed", "chroma_count", "chroma_query", "registry", "fusion", "other")
+PARTS = ("embed", "chroma_query", "chroma_texts", "registry", "fusion", "other")
 
 
 class _Timed:
@@ -313,7 +313,7 @@ class _Timed:
 def _instrumented(store: VectorStore, embedder: Embedder, laps: dict[str, float]) -> Iterator[Embedder]:
     """Time the store's Chroma calls, the fusion and the query embedding inside `search`; undone on exit."""
     chunks, registry = store.chunks, store.registry
-    store.chunks = _Timed(chunks, laps, {"query": "chroma_query", "count": "chroma_count"})
+    store.chunks = _Timed(chunks, laps, {"query": "chroma_query", "get": "chroma_texts"})
     store.registry = _Timed(registry, laps, {"get": "registry"})
     store_module.fusion = _Timed(fusion, laps, {"fuse": "fusion"})
     try:
@@ -353,9 +353,9 @@ def measure_search(store: VectorStore, embedder: Embedder, asks: list[str], k: i
 
 
 def measure_e5_shape(store: VectorStore, embedder: Embedder, e5: Embedder, asks: list[str], k: int) -> dict:
-    """Per question, what e5-small's search would cost on this index: its query embedding, a Chroma query
-    for e5's candidate pool, the registry lookup of that pool and the fusion (hit building aside), as
-    VectorStore.query does them."""
+    """Per question, what e5-small's search would cost on this index, done as VectorStore.query does it:
+    its query embedding, a Chroma query for e5's candidate pool (ids, metadata, distances), the fusion,
+    the registry lookup of the k best chunks' documents and the fetch of their texts."""
     pool = max(fusion.POOL, 10 * k)
     rows = []
     for question in asks:
@@ -363,14 +363,17 @@ def measure_e5_shape(store: VectorStore, embedder: Embedder, e5: Embedder, asks:
         t0 = time.perf_counter()
         e5_vector = e5.embed_queries([question])[0]
         t1 = time.perf_counter()
-        got = store.chunks.query(query_embeddings=[vector], n_results=pool, include=["metadatas", "documents", "distances"])
+        got = store.chunks.query(query_embeddings=[vector], n_results=pool, include=["metadatas", "distances"])
         t2 = time.perf_counter()
         metas = got["metadatas"][0]
-        store.registry.get(ids=sorted({m["doc_id"] for m in metas}), include=["metadatas"])
+        order = np.argsort(-fusion.fuse(e5_vector, [1.0 - d for d in got["distances"][0]], [m["language"] for m in metas]), kind="stable")
         t3 = time.perf_counter()
-        fusion.fuse(e5_vector, [1.0 - d for d in got["distances"][0]], [m["language"] for m in metas])
+        best = [int(i) for i in order[:k]]
+        store.registry.get(ids=sorted({metas[i]["doc_id"] for i in best}), include=["metadatas"])
         t4 = time.perf_counter()
-        rows.append({"e5_embed": t1 - t0, "chroma": t2 - t1, "registry": t3 - t2, "fusion": t4 - t3, "total": t4 - t0})
+        store.chunks.get(ids=[got["ids"][0][i] for i in best], include=["documents"])
+        t5 = time.perf_counter()
+        rows.append({"e5_embed": t1 - t0, "chroma": t2 - t1 + t5 - t4, "registry": t4 - t3, "fusion": t3 - t2, "total": t5 - t0})
     rows = rows[WARMUP:]
     return {"pool": pool, **{key: _stats([r[key] * 1000 for r in rows]) for key in ("total", "e5_embed", "chroma", "registry", "fusion")}}
 
@@ -518,13 +521,13 @@ def markdown(result: dict) -> str:
                      f"{r['ingest_chunks_per_s']} | {r['process_peak_rss_mb']} ({r['process_rss_mb_before_store']}) | "
                      f"{r.get('server_peak_rss_mb', '-')} | {r['disk_mb']} |")
     lines += ["", "## Search (`rag.retrieve.search`), ms", "",
-              "| mode | chunks | p50 | p95 | max | query embedding p50 | Chroma query p50 | Chroma count p50 | registry p50 | fusion p50 | rest p50 | first query | load after |",
+              "| mode | chunks | p50 | p95 | max | query embedding p50 | Chroma query p50 | Chroma texts p50 | registry p50 | fusion p50 | rest p50 | first query | load after |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["sizes"]:
         s = r["search"]
         p50 = {part: str(s["parts"][part]["p50"]) if part in s["parts"] else "-" for part in PARTS}
         lines.append(f"| {r['mode']} | {r['chunks']:,} | {s['total']['p50']} | {s['total']['p95']} | {s['total']['max']} | {p50['embed']} | "
-                     f"{p50['chroma_query']} | {p50['chroma_count']} | {p50['registry']} | {p50['fusion']} | {p50['other']} | "
+                     f"{p50['chroma_query']} | {p50['chroma_texts']} | {p50['registry']} | {p50['fusion']} | {p50['other']} | "
                      f"{s['first_ms']} | {r['load_after'][0]} |")
     largest = [r for r in result["sizes"] if r["chunks"] == max(x["chunks"] for x in result["sizes"])]
     remeasured = result.get("search_again")
@@ -542,8 +545,8 @@ def markdown(result: dict) -> str:
         lines += ["", "## e5-small at these sizes (estimate), ms", "",
                   (f"e5-small embeds ~2-3 chunks/s per core, so its index is built to 10k only (bench/results/scale-e5-small-10k.md). "
                   f"Here, per question on this {result['dim']}-d {result['embedder']} index: e5-small's query embedding "
-                  f"(measured) + a Chroma query for e5's pool of {pool} candidates + the registry lookup of "
-                  f"that pool + the fusion. e5@size ~= e5 query embedding + Chroma@size; the index holds {result['dim']}-d "
+                  f"(measured) + a Chroma query for e5's pool of {pool} candidates (ids, metadata, distances) + the fusion + "
+                  f"the registry lookup of the best k chunks' documents + the fetch of their texts (the Chroma column holds both Chroma calls). e5@size ~= e5 query embedding + Chroma@size; the index holds {result['dim']}-d "
                   f"vectors where e5's would be 384-d, so the Chroma share is if anything overstated. Hit building is not included."), "",
                   "| mode | chunks | estimate p50 | p95 | e5 query embedding p50 | Chroma query p50 | registry p50 | fusion p50 |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -263,27 +263,38 @@ class VectorStore:
         With e5-small, a larger pool is re-ranked by language-centred similarity (rag/fusion.py), which
         stops passages in a language "close" to the question's outranking the one that answers it;
         `Hit.score` stays the plain cosine, the scale the answer thresholds are calibrated on.
+        Texts are fetched for the k kept chunks only, and only their documents are checked against the
+        registry: at 100k chunks, texts for a pool of 60 cost 23 ms and the registry lookup of the pool's
+        documents 29 ms, against ~3 ms each for k = 5 (bench/results/scale-*.md).
         """
         centred = self.embedder_name == fusion.EMBEDDER
         pool = max(fusion.POOL, 10 * k) if centred else k * 2 + 4  # headroom for uncommitted chunks
-        # no count() first: Chroma returns what there is when the pool is larger, and at 100k chunks a
-        # count costs ~16 ms, half of a search (bench/results/scale-use-100k.md)
+        # no count() first: Chroma returns what there is when the pool is larger
         result = self.chunks.query(
             query_embeddings=[np.asarray(embedding, dtype=np.float32).tolist()],
             n_results=pool,
             where=where or None,
-            include=["metadatas", "documents", "distances"],
+            include=["metadatas", "distances"],
         )
-        ids, metas = result["ids"][0], result["metadatas"][0]
-        committed = self._committed_hashes({m["doc_id"] for m in metas})
-        hits = []
-        for chunk_id, meta, text, distance in zip(ids, metas, result["documents"][0], result["distances"][0]):
-            if committed.get(meta["doc_id"]) == meta["content_hash"]:
-                hits.append(_hit(chunk_id, meta, text, 1.0 - float(distance)))
-        if centred and hits:
-            order = np.argsort(-fusion.fuse(embedding, [h.score for h in hits], [h.language for h in hits]), kind="stable")
-            hits = [hits[i] for i in order]
-        return hits[:k]
+        ranked = [(i, m, 1.0 - float(d)) for i, m, d in zip(result["ids"][0], result["metadatas"][0], result["distances"][0])]
+        if centred and ranked:
+            order = np.argsort(-fusion.fuse(embedding, [c for _, _, c in ranked], [m["language"] for _, m, _ in ranked]), kind="stable")
+            ranked = [ranked[i] for i in order]
+        kept, start = [], 0
+        while len(kept) < k and start < len(ranked):
+            window = ranked[start : start + k - len(kept)]
+            start += len(window)
+            committed = self._committed_hashes({m["doc_id"] for _, m, _ in window})
+            kept += [c for c in window if committed.get(c[1]["doc_id"]) == c[1]["content_hash"]]
+        texts = self._texts([chunk_id for chunk_id, _, _ in kept])
+        return [_hit(chunk_id, meta, texts[chunk_id], score) for chunk_id, meta, score in kept if chunk_id in texts]
+
+    def _texts(self, chunk_ids: list[str]) -> dict[str, str]:
+        """Chunk id -> text (a chunk deleted meanwhile, by a re-ingest, is absent)."""
+        if not chunk_ids:
+            return {}
+        got = self.chunks.get(ids=chunk_ids, include=["documents"])
+        return dict(zip(got["ids"], got["documents"]))
 
     @_reconnecting
     def document_chunks(self, doc_id: str) -> list[Hit]:

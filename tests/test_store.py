@@ -120,3 +120,20 @@ def test_an_empty_index_finds_nothing(tmp_path, chroma_server):
     for chroma in ({}, _server(chroma_server)):
         ctx = make_context(tmp_path / f"data-{len(chroma)}", chroma=chroma)
         assert ctx.store.count() == 0 and search(ctx.store, ctx.embedder, QUESTION) == []
+
+
+def test_uncommitted_chunks_never_take_the_places_of_committed_ones(tmp_path, chroma_server):
+    """Chunks written before their registry record (an ingest in progress, or killed) are skipped, and the
+    search still returns k committed chunks with their texts, embedded and against a server."""
+    for chroma in ({}, _server(chroma_server)):
+        ctx = make_context(tmp_path / f"data-{len(chroma)}", chroma=chroma)
+        ingest([CORPUS], ctx.settings, ctx.store, ctx.embedder)
+        vector = ctx.embedder.embed_queries([QUESTION])[0]
+        before = ctx.store.query(vector, 3)
+        top = ctx.store.chunks.get(ids=[h.chunk_id for h in before], include=["metadatas", "documents", "embeddings"])
+        ctx.store.chunks.add(  # a new version of the best chunks, written but not yet committed
+            ids=[f"{i}-next" for i in top["ids"]], embeddings=top["embeddings"], documents=["uncommitted " + t for t in top["documents"]],
+            metadatas=[{**m, "content_hash": "not-committed"} for m in top["metadatas"]])
+        after = ctx.store.query(vector, 3)
+        assert [h.chunk_id for h in after] == [h.chunk_id for h in before]
+        assert [h.text for h in after] == [h.text for h in before] and all(h.text and "uncommitted" not in h.text for h in after)
