@@ -268,7 +268,7 @@ class VectorStore:
         documents 29 ms, against ~3 ms each for k = 5 (bench/results/scale-*.md).
         """
         centred = self.embedder_name == fusion.EMBEDDER
-        pool = max(fusion.POOL, 10 * k) if centred else k * 2 + 4  # headroom for uncommitted chunks
+        pool = max(fusion.POOL, 2 * k + 4) if centred else 2 * k + 4  # headroom for uncommitted chunks
         # no count() first: Chroma returns what there is when the pool is larger
         result = self.chunks.query(
             query_embeddings=[np.asarray(embedding, dtype=np.float32).tolist()],

@@ -121,7 +121,8 @@ def test_an_openai_mode_summary_is_scored_with_what_verification_dropped(tmp_pat
     fake_openai.responder = restate
     llm = {"backend": "openai", "base_url": fake_openai.base_url, "api_key": "sk-test", "model": "fake-model", "max_retries": 0}
     embedder = shared_embedder("e5-small")
-    ctx, stems = grounding.build_index(Settings(data_dir=tmp_path / "data", llm=llm), embedder, "gold", [CORPUS])
+    one_prompt = {"total_points": {"short": 1, "medium": 2, "long": 3}}  # a lone document gives `points`, not more
+    ctx, stems = grounding.build_index(Settings(data_dir=tmp_path / "data", llm=llm, summary=one_prompt), embedder, "gold", [CORPUS])
     task = {"id": "k1", "topic": "Kerman bomb attack on the Soleimani ceremony", "language": "en", "source_languages": ["fr"],
             "documents": [FRENCH], "split": "tune", "must_not_contain": ["Venezuela"],
             "facts": [{"id": "f1", "any_of": ["Kerman"]}, {"id": "f2", "any_of": ["٩٤", "94"]}, {"id": "f3", "any_of": ["Ahmadian"]}]}
