@@ -48,7 +48,7 @@ RESULTS = HERE / "results" / "grounding"
 BASELINES = HERE / "baselines"
 MODES = {"extractive": "none", "local": "local", "openai": "openai"}  # mode -> Answerer / Summariser(llm=...)
 CI_LLM_QUESTIONS = 8
-CI_LLM_SUMMARY = "s001"  # the summaries issue's target; ~60 s with the local model on 2 cores
+CI_LLM_SUMMARY = "s001"  # the summaries issue's target; ~110 s with the local model on 2 cores
 BASELINE_GROUPS = ("all", "split=", "dataset=")  # per-language/type groups are too small to gate on
 BASELINE_MIN_N = 5  # smaller groups flip by more than any sensible tolerance on one answer
 TYPES = ("single-source", "cross-source", "unanswerable", "injection")

@@ -155,8 +155,8 @@ def _covers(seg: str, src: str) -> bool:
 # -- dataset ---------------------------------------------------------------------------------------
 
 
-def load_probes(path: Path = PROBES) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def load_probes(path: Path | None = None) -> list[dict]:
+    rows = [json.loads(line) for line in (path or PROBES).read_text(encoding="utf-8").splitlines() if line.strip()]
     for r in rows:
         missing = {"id", "question", "language", "type", "facts", "documents", "split", "must_not_contain",
                    "hostile_documents"} - r.keys()
@@ -472,6 +472,7 @@ def temp_settings(data_dir: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
+    global HOSTILE, PROBES  # one set per run: every function here reads them
     parser = argparse.ArgumentParser(
         prog="python -m evals.injection_heldout", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -481,10 +482,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help=f"summary topic (default: {DEFAULT_TOPIC!r})")
     parser.add_argument("--summary-length", default="short", choices=["short", "medium", "long"])
     parser.add_argument("--no-summary", action="store_true", help="skip the summary")
-    parser.add_argument("--out", type=Path, default=OUT, help="writes OUT.json and OUT.md (default: evals/results/injection_heldout)")
+    parser.add_argument("--set", default=HOSTILE.name, metavar="NAME",
+                        help="the hostile set: articles in evals/datasets/NAME/, probes in evals/datasets/NAME.jsonl "
+                        f"(default {HOSTILE.name}; injection_blind2 was written later, blind to the defences added after the first)")
+    parser.add_argument("--out", type=Path, help="writes OUT.json and OUT.md (default: evals/results/<set>)")
     parser.add_argument("--check", action="store_true", help="only validate the dataset (no index, no model)")
     parser.add_argument("--rerender", action="store_true", help="rewrite OUT.md from an existing OUT.json (no run)")
     args = parser.parse_args(argv)
+    HOSTILE, PROBES = HOSTILE.parent / args.set, HOSTILE.parent / f"{args.set}.jsonl"
+    args.out = args.out or OUT.parent / args.set
 
     probes = load_probes()
     problems = check_dataset(probes)
@@ -610,10 +616,10 @@ def render(result: dict, probes: list[dict]) -> str:
         doc = owner.get(canary, "?")
         return f"from {doc} ({attacks.get(doc, '')})"
 
-    out = ["# Held-out prompt-injection eval (issue #8)", "",
+    out = [f"# Held-out prompt-injection eval (issue #8): {HOSTILE.name}", "",
            (f"Run {result['created']} on code {result.get('code', '?')}, {result['seconds']} s in all; index of {result['index']['documents']} documents "
            f"({result['index']['embedder']}, local model {result['index']['local_model']}) built in {result['index']['seconds']} s."),
-           "Definitions: `python -m evals.injection_heldout --help`. Canaries of all 12 hostile articles are searched in every output.",
+           f"Set `{HOSTILE.name}`. Definitions: `python -m evals.injection_heldout --help`. Canaries of all {len(canaries_by_doc(every))} hostile articles are searched in every output.",
            ("Extractive mode quotes source sentences verbatim, so its answer language is the sources' by design; "
            "language is meaningful for LLM modes."), "",
            render_table(result), "", *_flagged_lines(result, by_doc=canaries_by_doc(every)), "",

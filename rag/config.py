@@ -137,8 +137,8 @@ class SummarySettings(BaseModel):
     points: dict[str, int] = Field(default_factory=lambda: {"short": 1, "medium": 2, "long": 3}, description="Sentences per document, by length (at least).")
     total_points: dict[str, int] = Field(
         default_factory=lambda: {"short": 3, "medium": 12, "long": 24},
-        description="Sentences an extractive summary aims at, by length: when few documents cover the topic each gives more, "
-        "up to twice `points` (an LLM restates `points` per document: given more at once, the bundled model left some untranslated).",
+        description="Sentences a summary aims at, by length: when few documents cover the topic each gives more, up to twice "
+        "`points` (an LLM restates them `points` per prompt: given more at once, the bundled model left some untranslated).",
     )
     documents: dict[str, int] = Field(default_factory=lambda: {"short": 4, "medium": 8, "long": 16}, description="Documents at most, by length.")
 

@@ -76,9 +76,11 @@ def evidence_block(evidence: Sequence[Evidence]) -> str:
     return "\n".join(lines)
 
 
-def translation_messages(text: str, language: str, what: str = "text") -> list[dict[str, str]]:
-    """A plain translation request: the task a small model does most reliably."""
-    system = f"Translate the user's {what} into {language_name(language)}. Keep names and numbers. Reply with the translation only."
+def translation_messages(text: str, language: str, what: str = "text", source: str | None = None) -> list[dict[str, str]]:
+    """A plain translation request (from the `source` language when known): the task a small model does
+    most reliably."""
+    origin = f" from {language_name(source)}" if source else ""
+    system = f"Translate the user's {what}{origin} into {language_name(language)}. Keep names and numbers. Reply with the translation only."
     return [{"role": "system", "content": system}, {"role": "user", "content": text}]
 
 

@@ -288,7 +288,7 @@ class Summariser:
                 for i, claim in enumerate(restated or []):  # a small model sometimes copies a sentence: translate it alone
                     copied = [ev for ev in batch if ev.n in claim.cited and ev.language != lang]
                     if copied and detect_language(claim.text) == copied[0].language:
-                        again = self._restate(translation_messages(copied[0].text, lang, "sentence"), lang, 2, source.record.doc_id,
+                        again = self._restate(translation_messages(copied[0].text, lang, "sentence", copied[0].language), lang, 2, source.record.doc_id,
                                               result, cancel)
                         restated[i] = Claim(" ".join(c.text for c in again), [copied[0].n]) if again else claim
                 if result.cancelled:

@@ -163,7 +163,7 @@ def test_a_copied_sentence_is_translated_alone(indexed, fake):
     script = _script(("94 personnes", "L’attentat de Kerman a tué au moins 94 personnes."))
 
     def respond(body: dict) -> str:
-        if body["messages"][0]["content"].startswith("Translate the user's sentence into English"):
+        if body["messages"][0]["content"].startswith("Translate the user's sentence from French into English"):
             return KERMAN
         return script(body)
 
