@@ -491,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     HOSTILE, PROBES = HOSTILE.parent / args.set, HOSTILE.parent / f"{args.set}.jsonl"
     args.out = args.out or OUT.parent / args.set
+    if not (HOSTILE.is_dir() and PROBES.is_file()):
+        parser.error(f"no hostile set {args.set!r}: needs the folder {HOSTILE} and the probes {PROBES}")
 
     probes = load_probes()
     problems = check_dataset(probes)
