@@ -3,14 +3,16 @@
 A small local model has ~4k tokens of context and reads ~30 tokens/s, so the work is map-reduce:
 - retrieve per source language (one Chroma query each), so an article in a language far from the
   topic's still competes with its own language's articles, and keep chunks above a relevance floor;
-- MAP, one short prompt per document: its 1-3 most central, mutually different sentences (MMR over
-  sentence embeddings, against the topic or the document's centroid), which the model restates as key
-  points in the target language, each citing its sentence; every point is verified like an answer
-  sentence (rag.cite) and dropped when unsupported;
+- MAP, per document: its most central, mutually different sentences (MMR over sentence embeddings,
+  against the topic or the document's centroid; more each when few documents cover the topic), which
+  the model restates as key points in the target language a few per short prompt, each citing its
+  sentence (one it copies untranslated is sent again alone as a translation request); every point is
+  verified like an answer sentence (rag.cite) and dropped when unsupported;
 - REDUCE without the model: points are grouped into themes by embedding similarity, near-identical
   points from different documents are merged into one sentence citing both (when each source's
   evidence verifies it: the sources agree), and points about the same names that state other numbers
-  or dates are flagged as differences. Person names get one spelling in the target language.
+  or dates are flagged as differences. Person names get one spelling in the target language (the
+  sources' own when the model made its spellings up).
 With no LLM (`llm="none"`) the points are the sentences themselves (extractive): the floor to beat.
 """
 
