@@ -22,6 +22,7 @@ more accurate; names and negation are heuristics that cost about as many support
 from __future__ import annotations
 
 import re
+from functools import cache
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Consistency:
 
 def check(claim: str, evidence_text: str, language: str | None = None) -> Consistency:
     """Run every check of `claim` against `evidence_text` (`language`: the claim's, detected if None)."""
-    numbers = sorted(numbers_in(claim) - numbers_in(evidence_text))
+    numbers = sorted(numbers_in(claim) - evidence_numbers(evidence_text))
     dates = _missing_dates(claim, evidence_text)
     names = _missing_names(claim, evidence_text, language)
     negation_ok = negated(claim) == negated(evidence_text)
@@ -82,7 +83,53 @@ def numbers_in(text: str) -> set[str]:
 def numbers_supported(claim: str, evidence_texts: Iterable[str]) -> bool:
     """True when every number the claim states occurs in one of the evidence texts."""
     wanted = numbers_in(claim)
-    return not wanted or wanted <= set().union(*(numbers_in(t) for t in evidence_texts))
+    return not wanted or wanted <= set().union(*(evidence_numbers(t) for t in evidence_texts))
+
+
+# Number words a source may write where a claim (a model's translation) uses digits: "zwölf Schiffe" backs
+# "12 ships". Only simple words (0-20, tens, hundred, thousand, with common Russian and Arabic case forms) in
+# the languages the product is used with; compounds ("einundzwanzig", "vingt-et-un") are left out.
+_NUMBER_WORDS = {
+    "0": "zero zéro null cero ноль", "1": "one un une eins uno una один одна одно", "2": "two deux zwei dos due два две двух",
+    "3": "three trois drei tres tre три трёх трех", "4": "four quatre vier cuatro quattro четыре четырёх четырех",
+    "5": "five cinq fünf cinco cinque пять пяти", "6": "six sechs seis sei шесть шести", "7": "seven sept sieben siete sette семь семи",
+    "8": "eight huit acht ocho otto восемь восьми", "9": "nine neuf neun nueve nove девять девяти",
+    "10": "ten dix zehn diez dieci десять десяти", "11": "eleven onze elf once undici одиннадцать одиннадцати",
+    "12": "twelve douze zwölf doce dodici двенадцать двенадцати", "13": "thirteen treize dreizehn trece tredici тринадцать",
+    "14": "fourteen quatorze vierzehn catorce quattordici четырнадцать", "15": "fifteen quinze fünfzehn quince quindici пятнадцать",
+    "16": "sixteen seize sechzehn dieciséis sedici шестнадцать", "17": "seventeen dix-sept siebzehn diecisiete diciassette семнадцать",
+    "18": "eighteen dix-huit achtzehn dieciocho diciotto восемнадцать", "19": "nineteen dix-neuf neunzehn diecinueve diciannove девятнадцать",
+    "20": "twenty vingt zwanzig veinte venti двадцать двадцати", "30": "thirty trente dreißig treinta trenta тридцать",
+    "40": "forty quarante vierzig cuarenta quaranta сорок", "50": "fifty cinquante fünfzig cincuenta cinquanta пятьдесят",
+    "60": "sixty soixante sechzig sesenta sessanta шестьдесят", "70": "seventy siebzig setenta settanta семьдесят",
+    "80": "eighty achtzig ochenta ottanta восемьдесят", "90": "ninety neunzig noventa novanta девяносто",
+    "100": "hundred cent hundert cien ciento cento сто", "1000": "thousand mille tausend mil тысяча тысячи тысяч",
+}
+_ARABIC_NUMBER_WORDS = {  # with and without ة, as counted nouns take either
+    "2": "اثنان اثنين اثنتان اثنتين", "3": "ثلاث ثلاثة", "4": "أربع أربعة", "5": "خمس خمسة", "6": "ست ستة", "7": "سبع سبعة",
+    "8": "ثماني ثمانية ثمان", "9": "تسع تسعة", "10": "عشر عشرة", "20": "عشرون عشرين", "30": "ثلاثون ثلاثين",
+    "40": "أربعون أربعين", "50": "خمسون خمسين", "100": "مائة مئة", "1000": "ألف آلاف",
+}
+
+
+@cache
+def _number_word_patterns() -> list[tuple[re.Pattern, str]]:
+    latin_cyrillic = [(re.compile(rf"(?<![\w-]){re.escape(_strip_marks(word))}(?![\w-])"), value)
+                      for value, words in _NUMBER_WORDS.items() for word in words.split()]
+    arabic = [(re.compile(rf"(?<![{_ARABIC_LETTERS}]){_ARABIC_CLITIC}{_strip_marks(word)}(?![{_ARABIC_LETTERS}])"), value)
+              for value, words in _ARABIC_NUMBER_WORDS.items() for word in words.split()]
+    return latin_cyrillic + arabic
+
+
+def spelled_numbers(text: str) -> set[str]:
+    """Numbers the text writes as words (see _NUMBER_WORDS), as digit strings."""
+    folded = _strip_marks(text)
+    return {value for pattern, value in _number_word_patterns() if pattern.search(folded)}
+
+
+def evidence_numbers(text: str) -> set[str]:
+    """What an evidence text states as a number, in digits or in words."""
+    return numbers_in(text) | spelled_numbers(text)
 
 
 # -- negation ----------------------------------------------------------------------------------------

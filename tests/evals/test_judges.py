@@ -120,3 +120,23 @@ def test_judge_quality_command_scores_the_llm_judge_on_the_labelled_pairs(fake_o
     assert report["heldout"]["accuracy"] == pytest.approx(sum(p["supported"] for p in heldout) / len(heldout))
     assert report["heldout"]["recall"] == 1.0 and report["unparseable"] == 0
     assert "| heldout |" in out.with_suffix(".md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("claim, evidence", [
+    ("12 ships took part, 7 of them Russian.", "An der Übung nehmen zwölf Schiffe teil, sieben davon aus Russland."),
+    ("Four drones and 20 missiles were shown.", "عرضت أربع طائرات مسيرة وعشرين صاروخا"),
+    ("The convoy had 12 trucks.", "В колонне было двенадцать грузовиков."),
+    ("17 navires ont participé.", "Dix-sept navires ont participé."),
+])
+def test_a_number_the_source_writes_in_words_backs_the_digits(claim, evidence):
+    assert consistency.check(claim, evidence).numbers_ok
+    assert consistency.details_supported(claim, [evidence])
+
+
+@pytest.mark.parametrize("claim, evidence", [
+    ("13 ships took part.", "An der Übung nehmen zwölf Schiffe teil."),
+    ("7 navires ont participé.", "Dix-sept navires ont participé."),  # "sept" inside "dix-sept" is not 7
+    ("2 engines were bought.", "Двигатели были куплены в Китае."),  # no stem matching: двигатель is not два
+])
+def test_number_words_back_only_their_own_number(claim, evidence):
+    assert consistency.check(claim, evidence).missing[0].startswith("number")
