@@ -22,10 +22,10 @@ more accurate; names and negation are heuristics that cost about as many support
 from __future__ import annotations
 
 import re
-from functools import cache
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 
 # clean.py owns the month names of every language the ingester reads dates in, folded for matching.
 from rag.ingest.clean import _MONTH_NUMBER, _strip_marks, normalize_digits
@@ -127,9 +127,11 @@ def spelled_numbers(text: str) -> set[str]:
     return {value for pattern, value in _number_word_patterns() if pattern.search(folded)}
 
 
-def evidence_numbers(text: str) -> set[str]:
-    """What an evidence text states as a number, in digits or in words."""
-    return numbers_in(text) | spelled_numbers(text)
+@lru_cache(maxsize=4096)
+def evidence_numbers(text: str) -> frozenset[str]:
+    """What an evidence text states as a number, in digits or in words (cached: verification checks each
+    evidence sentence against every claim citing it)."""
+    return frozenset(numbers_in(text) | spelled_numbers(text))
 
 
 # -- negation ----------------------------------------------------------------------------------------
