@@ -1,6 +1,6 @@
 """Calibrate the answer pipeline's two thresholds per embedder, on tune splits only, checked on held-out.
 
-    python -m evals.calibrate [--embedders e5-small use]
+    python -m evals.calibrate [--embedders e5-small use e5-small+use]
 
 - support threshold (rag/cite.py): the cosine (claim as query, best view of the evidence sentence as
   passage, see `evidence_views`) above which a claim
@@ -103,7 +103,7 @@ def calibrate(embedder_name: str) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--embedders", nargs="+", default=["e5-small", "use"])
+    parser.add_argument("--embedders", nargs="+", default=["e5-small", "use", "e5-small+use"])
     args = parser.parse_args(argv)
     results = [calibrate(name) for name in args.embedders]
     OUT.parent.mkdir(parents=True, exist_ok=True)

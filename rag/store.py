@@ -260,14 +260,15 @@ class VectorStore:
     def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
         """Top-k committed chunks (uncommitted versions are filtered out).
 
-        With e5-small, a larger pool is re-ranked by language-centred similarity (rag/fusion.py), which
-        stops passages in a language "close" to the question's outranking the one that answers it;
-        `Hit.score` stays the plain cosine, the scale the answer thresholds are calibrated on.
+        With e5-small (alone or inside the default e5-small+use vector), a larger pool is re-ranked by
+        language-centred similarity (rag/fusion.py), which stops passages in a language "close" to the
+        question's outranking the one that answers it; `Hit.score` stays the plain cosine, the scale the
+        answer thresholds are calibrated on.
         Texts are fetched for the k kept chunks only, and only their documents are checked against the
         registry: at 100k chunks, texts for a pool of 60 cost 23 ms and the registry lookup of the pool's
         documents 29 ms, against ~3 ms each for k = 5 (bench/results/scale-*.md).
         """
-        centred = self.embedder_name == fusion.EMBEDDER
+        centred = fusion.centred(self.embedder_name)
         pool = max(fusion.POOL, 2 * k + 4) if centred else 2 * k + 4  # headroom for uncommitted chunks
         # no count() first: Chroma returns what there is when the pool is larger
         result = self.chunks.query(
@@ -278,7 +279,7 @@ class VectorStore:
         )
         ranked = [(i, m, 1.0 - float(d)) for i, m, d in zip(result["ids"][0], result["metadatas"][0], result["distances"][0])]
         if centred and ranked:
-            order = np.argsort(-fusion.fuse(embedding, [c for _, _, c in ranked], [m["language"] for _, m, _ in ranked]), kind="stable")
+            order = np.argsort(-fusion.fuse(embedding, [c for _, _, c in ranked], [m["language"] for _, m, _ in ranked], self.embedder_name), kind="stable")
             ranked = [ranked[i] for i in order]
         kept, start = [], 0
         while len(kept) < k and start < len(ranked):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import ChromaServer, free_port  # noqa: F401 - free_port is re-exported for the tests
-from rag.config import Settings
+from rag.config import EmbedderSettings, Settings
 from rag.context import RagContext
 from rag.embeddings import make_embedder
 
@@ -18,6 +18,7 @@ CORPUS = REPO / "corpus"
 FRENCH, ARABIC, GERMAN = "000_e3005b3932ea3b15", "001_d663601aca17d24f", "002_c07cee82c88fe1e3"
 
 _EMBEDDERS: dict[str, object] = {}
+DEFAULT_EMBEDDER = EmbedderSettings().name
 
 
 def shared_embedder(name: str):
@@ -27,7 +28,7 @@ def shared_embedder(name: str):
     return _EMBEDDERS[name]
 
 
-def make_context(data_dir: Path, embedder: str = "e5-small", **overrides) -> RagContext:
+def make_context(data_dir: Path, embedder: str = DEFAULT_EMBEDDER, **overrides) -> RagContext:
     settings = Settings(data_dir=data_dir, embedder={"name": embedder}, **overrides)
     return RagContext(settings, embedder=shared_embedder(embedder))
 

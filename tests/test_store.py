@@ -15,7 +15,7 @@ from rag.context import RagContext
 from rag.ingest.pipeline import ingest
 from rag.retrieve import search
 from rag.store import StoreError, drop_collections
-from tests.rag_fixtures import CORPUS, GERMAN, make_context, shared_embedder
+from tests.rag_fixtures import CORPUS, DEFAULT_EMBEDDER, GERMAN, make_context, shared_embedder
 
 QUESTION = "What did Mossad chief David Barnea warn about?"
 
@@ -105,7 +105,7 @@ def test_a_collection_rebuilt_by_another_process_is_reopened(tmp_path, corpus_co
     ui = make_context(tmp_path / "ui", chroma=_server(chroma_server))
     ingest([corpus_copy], ui.settings, ui.store, ui.embedder)
 
-    rebuild(tmp_path, chroma_server, "e5-small")
+    rebuild(tmp_path, chroma_server, DEFAULT_EMBEDDER)
     assert [Path(r.path).stem for r in ui.store.documents().values()] == [GERMAN]
     assert Path(search(ui.store, ui.embedder, QUESTION)[0].path).stem == GERMAN
 

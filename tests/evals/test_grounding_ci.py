@@ -15,7 +15,7 @@ from evals import grounding
 from evals.judges import OfflineJudge
 from evals.metrics import METRICS, SUMMARY_METRICS
 from rag.config import Settings
-from tests.rag_fixtures import CORPUS, FRENCH, shared_embedder
+from tests.rag_fixtures import CORPUS, DEFAULT_EMBEDDER, FRENCH, shared_embedder
 
 DATASETS = grounding.DATASETS
 
@@ -43,7 +43,7 @@ def run(tmp_path_factory):
     out = root / "out"
     result = grounding.run(
         "ci", ["extractive"], "offline", out, impossible, 0.05, datasets=data,
-        settings=Settings(data_dir=root / "data"), embedder=shared_embedder("e5-small"),
+        settings=Settings(data_dir=root / "data"), embedder=shared_embedder(DEFAULT_EMBEDDER),
     )
     return result, out, root
 
@@ -120,7 +120,7 @@ def test_an_openai_mode_summary_is_scored_with_what_verification_dropped(tmp_pat
 
     fake_openai.responder = restate
     llm = {"backend": "openai", "base_url": fake_openai.base_url, "api_key": "sk-test", "model": "fake-model", "max_retries": 0}
-    embedder = shared_embedder("e5-small")
+    embedder = shared_embedder(DEFAULT_EMBEDDER)
     one_prompt = {"total_points": {"short": 1, "medium": 2, "long": 3}}  # a lone document gives `points`, not more
     ctx, stems = grounding.build_index(Settings(data_dir=tmp_path / "data", llm=llm, summary=one_prompt), embedder, "gold", [CORPUS])
     task = {"id": "k1", "topic": "Kerman bomb attack on the Soleimani ceremony", "language": "en", "source_languages": ["fr"],

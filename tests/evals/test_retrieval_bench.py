@@ -5,13 +5,19 @@
    do not.
 2. rag.fusion's language centring must lift e5-small's hit@1 for ar/de/ru/zh questions over the same 20
    paragraphs in 11 languages (raw ~0.48, centred ~0.78: raw e5 prefers passages in the question's language).
+3. The default embedder's one combined vector scores exactly as the measured e5 + USE fusion.
 """
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from evals import retrieval
+from rag import fusion
+from rag.embeddings import e5_use_rows
+from tests.rag_fixtures import shared_embedder
 
 FLOOR_HIT5 = 0.85
 
@@ -37,3 +43,25 @@ def test_language_centring_beats_raw_e5_on_non_english_questions(tmp_path):
 
     assert hit1["e5-centred"] >= 0.65, hit1
     assert hit1["e5-centred"] >= hit1["e5-small"] + 0.15, hit1
+
+
+def test_the_default_vector_scores_as_centred_e5_plus_a_share_of_use():
+    """e5-small+use keeps both models in one unit vector, so Chroma's cosine and rag.fusion's centring on it
+    must give exactly what was measured: centred e5 cosine + USE_WEIGHT x USE cosine (times 1 / (1 + w))."""
+    setting = retrieval.build_setting("main", limit=12)
+    passages = [p.text for p in setting.passages]
+    languages = [p.language for p in setting.passages]
+    questions = [q.text for q in setting.questions[:4]]
+    e5, use, both = (shared_embedder(name) for name in ("e5-small", "use", "e5-small+use"))
+
+    rows = both.embed_passages(passages)
+    assert rows.shape == (len(passages), 384 + 512)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(rows, e5_use_rows(e5.embed_passages(passages), use.embed_passages(passages)), atol=1e-5)
+    weight = fusion.USE_WEIGHT
+    for question in questions:
+        q, q_e5, q_use = both.embed_queries([question])[0], e5.embed_queries([question])[0], use.embed_queries([question])[0]
+        combined = fusion.fuse(q, rows @ q, languages, "e5-small+use")
+        measured = fusion.fuse(q_e5, e5.embed_passages(passages) @ q_e5, languages) + weight * (use.embed_passages(passages) @ q_use)
+        np.testing.assert_allclose(combined * (1 + weight), measured, atol=1e-4)
+        assert np.argmax(combined) == np.argmax(measured)
