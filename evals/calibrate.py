@@ -10,7 +10,7 @@
   calling the LLM; chosen on the `tune` gold questions so that unanswerable questions fall below it while
   answerable ones stay above (false abstentions cost more than a question the verifier can still reject).
 
-Writes evals/results/calibration.json and prints the table; the defaults in rag/embeddings.py are copied
+Updates the run embedders' entries in evals/results/calibration.json and prints the table; the defaults in rag/embeddings.py are copied
 from it by hand, so a change of data or embedder is a visible diff.
 """
 
@@ -106,8 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--embedders", nargs="+", default=["e5-small", "use", "e5-small+use"])
     args = parser.parse_args(argv)
     results = [calibrate(name) for name in args.embedders]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    kept = [r for r in (json.loads(OUT.read_text(encoding="utf-8")) if OUT.exists() else []) if r["embedder"] not in args.embedders]
+    OUT.parent.mkdir(parents=True, exist_ok=True)  # the embedders not run keep their last entry
+    OUT.write_text(json.dumps(kept + results, indent=2) + "\n", encoding="utf-8")
     print("| embedder | threshold | value | tune acc / P / R | heldout acc / P / R |\n|---|---|---|---|---|")
     for r in results:
         for name in ("support", "relevance"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.consistency import details_supported
+from rag.embeddings import support_part
 from rag.evidence import Evidence, VectorCache
 from rag.ingest.chunking import split_sentences
 
@@ -76,8 +77,8 @@ def support_scores(claim_vectors: np.ndarray, evidence_texts: Sequence[str], cac
     views = [evidence_views(t) for t in evidence_texts]
     if not views:
         return np.zeros((len(claim_vectors), 0), dtype=np.float32)
-    flat = cache.passages([v for group in views for v in group])
-    similarity = np.asarray(claim_vectors) @ flat.T
+    flat = support_part(cache.embedder, cache.passages([v for group in views for v in group]))
+    similarity = support_part(cache.embedder, np.asarray(claim_vectors)) @ flat.T
     scores, start = [], 0
     for group in views:
         scores.append(similarity[:, start : start + len(group)].max(axis=1))
