@@ -6,8 +6,13 @@ Two detectors, each built once and loading its models lazily:
   first call, so per-chunk detection stays cheap;
 - shorter text (titles, questions) uses the full mode, which is much better there, and answers "und"
   when the top two languages are too close to call. The full mode is restricted to the low-accuracy
-  mode's four best candidates: loading full models for every Latin-script language cost ~8 s and
-  ~450 MB on the first English question, the restricted detector ~1.5 s and far less memory.
+  mode's eight best candidates: loading full models for every Latin-script language cost ~8 s and
+  ~450 MB on the first English question, the restricted detector well under a second.
+- in short text, capitalised words after the first are left out when enough remains: names outweigh
+  the few words that carry the language ("Who is Nikolai Patrushev?" was Finnish, "Who is Ali Akbar
+  Ahmadian?" Indonesian). On XQuAD questions in 12 languages (two disjoint quarters, 2,542 each) this
+  and the eight candidates (four before) cut wrong detections from 0.98 % to 0.31 % and 0.94 % to 0.59 %,
+  no language worse.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ _MIN_LETTERS = 3  # "ok", "2023", "?!" carry no language
 _SHORT_TEXT_MIN_DISTANCE = 0.05  # below this lingua's top two guesses on short text are a coin toss
 
 
-_SHORT_TEXT_CANDIDATES = 4
+_SHORT_TEXT_CANDIDATES = 8
+_NAMELESS_MIN_LETTERS = 4  # "Who is": enough for the full mode; less and the names stay
 
 
 @lru_cache(maxsize=1)
@@ -42,7 +48,16 @@ def _full_detector(candidates: frozenset) -> LanguageDetector:
     return builder.with_minimum_relative_distance(_SHORT_TEXT_MIN_DISTANCE).build()
 
 
+def _without_names(sample: str) -> str:
+    """The text minus capitalised words after the first, unless fewer than two words would remain."""
+    words = sample.split()
+    kept = [word for i, word in enumerate(words) if i == 0 or not word[:1].isupper()]
+    text = " ".join(kept)
+    return text if len(kept) >= 2 and sum(char.isalpha() for char in text) >= _NAMELESS_MIN_LETTERS else sample
+
+
 def _detect_short(sample: str):
+    sample = _without_names(sample)
     ranked = _trigram_detector().compute_language_confidence_values(sample)[:_SHORT_TEXT_CANDIDATES]
     if len(ranked) < 2:
         return ranked[0].language if ranked else None

@@ -50,6 +50,17 @@ def test_short_questions_in_arabic_script(text, language):
     assert detect_language(text) == language
 
 
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("Who is Nikolai Patrushev?", "en"), ("Who is Ali Akbar Ahmadian?", "en"), ("Who met Hossein Amir-Abdollahian?", "en"),
+     ("Chi è Nikolai Patrushev?", "it"), ("¿Quién es Ali Akbar Ahmadian?", "es"), ("Wer ist Sergej Schoigu?", "de"),
+     ("Wer hat den Bombenanschlag in Kerman für sich reklamiert?", "de"), ("Que dit Ebrahim Raïssi ?", "fr")],
+)
+def test_short_questions_about_people_are_in_the_language_of_their_other_words(text, language):
+    """Names outweighed the few words that carry a short question's language (Patrushev read as Finnish)."""
+    assert detect_language(text) == language
+
+
 @pytest.mark.parametrize("text", ["ok", "", "   ", "2023 !!", "۱۴۰۲/۰۶/۳۰"])
 def test_too_short_or_no_letters_is_undetermined(text):
     assert detect_language(text) == "und"
