@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag.cite import Claim, parse_claims, render, renumber, verify_claims
 from rag.context import RagContext
 from rag.evidence import Evidence, VectorCache, is_question, select_evidence
-from rag.generate import abstention, answer_messages, as_quote, condense_messages, is_no_answer
+from rag.generate import abstention, answer_messages, as_quote, condense_messages, is_no_answer, translation_messages
 from rag.ingest.chunking import split_sentences
-from rag.ingest.language import detect_language
+from rag.ingest.language import UNDETERMINED, detect_language
 from rag.injection import looks_like_instruction
 from rag.retrieve import Filters, SetAside, fuse_rankings, set_aside_flagged, translate_query, uses_flagged
 from rag.store import Hit
@@ -94,8 +94,10 @@ class Answerer:
     ) -> Answer:
         cfg = self.settings.answer
         clock = StepClock()
-        question = without_instructions(question.strip())
+        # the language of everything the user typed: once an instruction is cut, "Who is Ali Akbar
+        # Ahmadian?" alone is mostly names, and short-text detection took it for Indonesian
         language = lang or detect_language(question)
+        question = without_instructions(question.strip())
         language = "en" if language == "und" else language
         standalone = self._standalone(question, history) if history else question
         clock.lap("condense")
@@ -118,7 +120,8 @@ class Answerer:
             result.tokens["completion"] = count_tokens(result.raw_text)
             if is_no_answer(result.raw_text):
                 return self._abstain(result, clock)
-            claims = parse_claims(result.raw_text, language)
+            claims = self._in_language(parse_claims(result.raw_text, language), language)
+            clock.lap("answer_language")
         kept = verify_claims(claims, evidence, self.cache, self.support_threshold, keep_unsupported=cfg.keep_unsupported,
                              question=standalone if self.chat is not None else "")
         clock.lap("verify")
@@ -146,6 +149,21 @@ class Answerer:
             vectors = [vector, *(self.cache.query(t) for t in translations)]
             hits = fuse_rankings([self.ctx.store.query(v, depth, where=where) for v in vectors], depth)
         return (hits[:k], []) if use_flagged else set_aside_flagged(hits, k)
+
+    def _in_language(self, claims: list[Claim], language: str) -> list[Claim]:
+        """The claims in the question's language: a small model now and then answers in an evidence
+        sentence's language or a mix ("Ahmadian adalah sekretaire dari Conseil Suprême..."), so each claim
+        detected in another language is sent once more as a plain translation request, citations kept."""
+        fixed = []
+        for claim in claims:
+            found = detect_language(claim.text)
+            if found in (language, UNDETERMINED):
+                fixed.append(claim)
+                continue
+            lines = self.chat.complete(translation_messages(claim.text, language, "sentence"),
+                                       max_tokens=2 * count_tokens(claim.text) + 40).strip().splitlines()
+            fixed.append(replace(claim, text=lines[0].strip()) if lines and lines[0].strip() else claim)
+        return fixed
 
     def _standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         if self.chat is None:  # no model to rewrite it: retrieval sees the previous question too

@@ -176,6 +176,30 @@ def test_streaming_delivers_the_draft_token_by_token(indexed, fake):
     assert "first_token" in result.timings_ms and not result.abstained
 
 
+def test_a_sentence_answered_in_another_language_is_translated_with_its_citation(indexed, fake):
+    """The bundled model sometimes answers in an evidence sentence's language or a mix of two; such a
+    sentence is sent once more as a translation request, and only that one."""
+    french = "Ali Akbar Ahmadian est le chef du Conseil suprême de sécurité nationale iranien"
+    english = "Ali Akbar Ahmadian heads Iran's Supreme National Security Council."
+
+    def respond(body):
+        messages = body["messages"]
+        if messages[0]["content"].startswith("Translate"):
+            return english
+        n = _evidence_number(messages[-1]["content"], "Ali Akbar Ahmadian")
+        return f"Patrushev met Ali Akbar Ahmadian to announce closer cooperation [{n}]. {french} [{n}]."
+
+    fake.responder = respond
+    result = _answerer(indexed, fake).answer("Who heads Iran's Supreme National Security Council?")
+    translations = [r.body["messages"] for r in fake.chat_requests if r.body["messages"][0]["content"].startswith("Translate")]
+    assert len(translations) == 1 and translations[0][1]["content"] == french + "."
+    assert "English" in translations[0][0]["content"]
+    assert not result.abstained and french not in result.text
+    assert [c.text for c in result.claims] == ["Patrushev met Ali Akbar Ahmadian to announce closer cooperation.", english]
+    assert all(c.citations == [1] for c in result.claims), result.text
+    assert "answer_language" in result.timings_ms
+
+
 def test_extractive_mode_quotes_cited_source_sentences(indexed):
     result = _answerer(indexed).answer("How many people were killed in the Kerman bombing?")
     assert result.mode == "extractive" and not result.abstained
