@@ -1,7 +1,8 @@
 """Retrieval latency and ingestion at 1k-100k chunks (issues #3 and #8), through the product's store and search.
 
     python -m bench.scale                                   # use, 1k + 10k chunks, embedded + server: minutes
-    python -m bench.scale --embedder e5-small+use --workdir /tmp/scale-e5use   # the default embedder at 10k: ~1 h, resumable
+    python -m bench.scale --embedder e5-small --workdir /tmp/scale-e5   # the default embedder at 10k: ~1 h, resumable
+    python -m bench.scale --embedder e5-small+use --workdir /tmp/scale-e5use   # e5 + USE at 10k: ~1 h, resumable
     python -m bench.scale --sizes 1000 10000 20000 100000 --workdir /tmp/scale-use   # 100k with use: ~1 h
 
 Ingest: the chunks are embedded with `embedder.embed_passages` in the batches rag/ingest/pipeline.py
@@ -567,7 +568,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="index sizes (chunks) to measure search at; the largest is ingested")
     parser.add_argument("--embedder", default="use", choices=["use", "e5-small", "e5-small+use"],
-                        help="e5-small+use (the product default) and e5-small embed ~2-3 chunks/s per core")
+                        help="e5-small (the product default) and e5-small+use embed ~2-3 chunks/s per core")
     parser.add_argument("--mode", nargs="+", default=["embedded", "server"], choices=["embedded", "server"], help="embedded Chroma and/or a `chroma run` server")
     parser.add_argument("--queries", type=int, default=200, help="timed searches per size and mode")
     parser.add_argument("--workdir", type=Path, help="keep vectors and indexes here, so an interrupted run resumes (default: a temp dir, deleted)")

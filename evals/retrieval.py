@@ -209,7 +209,7 @@ METHODS: dict[str, Method] = {
     "e5-small": dense("e5-small"),
     "use": dense("use"),
     "e5-centred": fused("e5-small"),
-    "e5-centred+use": fused("e5-small+use"),  # the default embedder, e5-small+use
+    "e5-centred+use": fused("e5-small+use"),  # the e5-small+use embedder
     "e5-centred+sparse": fused("e5-small", sparse=True),
     "e5-centred+use+sparse": fused("e5-small+use", sparse=True),
 }

