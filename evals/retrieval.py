@@ -151,16 +151,17 @@ class Bench:
         return self._embedders[name]
 
     def passages(self, name: str, texts: Sequence[str]) -> np.ndarray:
-        if name in COMBINED:  # built from the parts' cached vectors by the embedder's own function
-            parts, combine = COMBINED[name]
-            return combine(*(self.passages(part, texts) for part in parts))
-        return self.cache.embed(name, "passage", texts, lambda batch: self.embedder(name).embed_passages(batch))
+        return self._vectors(name, "passage", texts)
 
     def queries(self, name: str, texts: Sequence[str]) -> np.ndarray:
-        if name in COMBINED:
+        return self._vectors(name, "query", texts)
+
+    def _vectors(self, name: str, kind: str, texts: Sequence[str]) -> np.ndarray:
+        if name in COMBINED:  # built from the parts' cached vectors by the embedder's own function
             parts, combine = COMBINED[name]
-            return combine(*(self.queries(part, texts) for part in parts))
-        return self.cache.embed(name, "query", texts, lambda batch: self.embedder(name).embed_queries(batch))
+            return combine(*(self._vectors(part, kind, texts) for part in parts))
+        method = {"passage": "embed_passages", "query": "embed_queries"}[kind]
+        return self.cache.embed(name, kind, texts, lambda batch: getattr(self.embedder(name), method)(batch))
 
 
 Method = Callable[[Bench, Setting], np.ndarray]  # -> scores, one row per question, one column per passage

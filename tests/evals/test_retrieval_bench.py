@@ -54,14 +54,14 @@ def test_the_e5_use_vector_scores_as_centred_e5_plus_a_share_of_use():
     questions = [q.text for q in setting.questions[:4]]
     e5, use, both = (shared_embedder(name) for name in ("e5-small", "use", "e5-small+use"))
 
-    rows = both.embed_passages(passages)
+    rows, e5_rows, use_rows = both.embed_passages(passages), e5.embed_passages(passages), use.embed_passages(passages)
     assert rows.shape == (len(passages), 384 + 512)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(rows, e5_use_rows(e5.embed_passages(passages), use.embed_passages(passages)), atol=1e-5)
+    np.testing.assert_allclose(rows, e5_use_rows(e5_rows, use_rows), atol=1e-5)
     weight = fusion.USE_WEIGHT
     for question in questions:
         q, q_e5, q_use = both.embed_queries([question])[0], e5.embed_queries([question])[0], use.embed_queries([question])[0]
         combined = fusion.fuse(q, rows @ q, languages, "e5-small+use")
-        measured = fusion.fuse(q_e5, e5.embed_passages(passages) @ q_e5, languages) + weight * (use.embed_passages(passages) @ q_use)
+        measured = fusion.fuse(q_e5, e5_rows @ q_e5, languages) + weight * (use_rows @ q_use)
         np.testing.assert_allclose(combined * (1 + weight), measured, atol=1e-4)
         assert np.argmax(combined) == np.argmax(measured)
