@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from rag.cite import Claim, parse_claims, render, renumber, verify_claims
+from rag.cite import Claim, parse_claims, render, renumber, support_scores, verify_claims
+from rag.consistency import details_supported
 from rag.context import RagContext
 from rag.evidence import Evidence, VectorCache, is_question, select_evidence
 from rag.generate import abstention, answer_messages, as_quote, condense_messages, is_no_answer, translation_messages
@@ -120,11 +121,13 @@ class Answerer:
             result.tokens["completion"] = count_tokens(result.raw_text)
             if is_no_answer(result.raw_text):
                 return self._abstain(result, clock)
-            claims = self._in_language(parse_claims(result.raw_text, language), language)
-            clock.lap("answer_language")
+            claims = parse_claims(result.raw_text, language)
         kept = verify_claims(claims, evidence, self.cache, self.support_threshold, keep_unsupported=cfg.keep_unsupported,
                              question=standalone if self.chat is not None else "")
         clock.lap("verify")
+        if self.chat is not None:
+            kept = self._in_language(kept, language, evidence)
+            clock.lap("answer_language")
         if not any(c.supported for c in kept):
             return self._abstain(result, clock)
         result.citations = renumber(kept, evidence)
@@ -150,20 +153,35 @@ class Answerer:
             hits = fuse_rankings([self.ctx.store.query(v, depth, where=where) for v in vectors], depth)
         return (hits[:k], []) if use_flagged else set_aside_flagged(hits, k)
 
-    def _in_language(self, claims: list[Claim], language: str) -> list[Claim]:
-        """The claims in the question's language: a small model now and then answers in an evidence
-        sentence's language or a mix ("Ahmadian adalah sekretaire dari Conseil Suprême..."), so each claim
-        detected in another language is sent once more as a plain translation request, citations kept."""
+    def _in_language(self, claims: list[Claim], language: str, evidence: Sequence[Evidence]) -> list[Claim]:
+        """The verified claims in the question's language. A small model now and then answers in an evidence
+        sentence's language or a mix ("Ahmadian adalah sekretaire dari Conseil Suprême..."), so each
+        supported claim detected in another language is sent once more as a plain translation request.
+
+        The translation is checked as the original was (against the same evidence) and must still say what
+        the original said; otherwise the verified original stays, in its language: a translation that
+        tidies an unsupported sentence into a plausible one, or drops its facts, never reaches the user.
+        """
         fixed = []
         for claim in claims:
-            found = detect_language(claim.text)
-            if found in (language, UNDETERMINED):
+            if not claim.supported or detect_language(claim.text) in (language, UNDETERMINED):
                 fixed.append(claim)
                 continue
             lines = self.chat.complete(translation_messages(claim.text, language, "sentence"),
                                        max_tokens=2 * count_tokens(claim.text) + 40).strip().splitlines()
-            fixed.append(replace(claim, text=lines[0].strip()) if lines and lines[0].strip() else claim)
+            translated = lines[0].strip() if lines else ""
+            checked = verify_claims([Claim(text=translated, cited=claim.citations)], evidence, self.cache,
+                                    self.support_threshold) if translated else []
+            if checked and self._says_the_same(translated, claim.text):
+                fixed.append(replace(checked[0], note=checked[0].note or "translated"))
+            else:
+                fixed.append(replace(claim, note="kept in its language: the translation did not check out"))
         return fixed
+
+    def _says_the_same(self, translation: str, original: str) -> bool:
+        """The translation, read as a claim, is supported by the original sentence as evidence would be."""
+        similarity = float(support_scores(self.cache.query(translation)[None, :], [original], self.cache)[0, 0])
+        return similarity >= self.support_threshold and details_supported(translation, [original])
 
     def _standalone(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         if self.chat is None:  # no model to rewrite it: retrieval sees the previous question too

@@ -200,6 +200,40 @@ def test_a_sentence_answered_in_another_language_is_translated_with_its_citation
     assert "answer_language" in result.timings_ms
 
 
+def test_a_translation_that_changes_the_facts_is_refused_and_the_verified_sentence_stays(indexed, fake):
+    """The sentence is verified in the model's words first; a translation that drops or changes what it
+    said (here: another person, another council) is not shown, the verified original is."""
+    french = "Ali Akbar Ahmadian est le chef du Conseil suprême de sécurité nationale iranien"
+
+    def respond(body):
+        messages = body["messages"]
+        if messages[0]["content"].startswith("Translate"):
+            return "Nikolai Patrushev heads Russia's Security Council."
+        return f"{french} [{_evidence_number(messages[-1]['content'], 'Ali Akbar Ahmadian')}]."
+
+    fake.responder = respond
+    result = _answerer(indexed, fake).answer("Who heads Iran's Supreme National Security Council?")
+    assert len([r for r in fake.chat_requests if r.body["messages"][0]["content"].startswith("Translate")]) == 1
+    assert not result.abstained and [c.text for c in result.claims] == [french + "."]
+    assert result.claims[0].supported and "translation did not check out" in result.claims[0].note
+
+
+def test_an_unsupported_sentence_in_another_language_is_dropped_not_translated(indexed, fake):
+    """Translating first would let a model's garbled mix come back as a tidy, plausible sentence."""
+
+    def respond(body):
+        messages = body["messages"]
+        if messages[0]["content"].startswith("Translate"):
+            return "In 2019 Tehran sold Moscow 300 drones."
+        n = _evidence_number(messages[-1]["content"], "94 personnes")
+        return f"At least 94 people died in the Kerman bombing [{n}]. Teheran verkaufte Moskau 2019 dreihundert Drohnen, 300 Stück [{n}]."
+
+    fake.responder = respond
+    result = _answerer(indexed, fake).answer("How many died in the Kerman bombing?")
+    assert not any(r.body["messages"][0]["content"].startswith("Translate") for r in fake.chat_requests)
+    assert [c.text for c in result.claims] == ["At least 94 people died in the Kerman bombing."]
+
+
 def test_extractive_mode_quotes_cited_source_sentences(indexed):
     result = _answerer(indexed).answer("How many people were killed in the Kerman bombing?")
     assert result.mode == "extractive" and not result.abstained
