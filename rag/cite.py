@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.consistency import details_supported
+from rag.consistency import details_all_in, details_supported, stated_details
 from rag.embeddings import support_part
 from rag.evidence import Evidence, VectorCache
 from rag.ingest.chunking import split_sentences
@@ -86,14 +86,29 @@ def support_scores(claim_vectors: np.ndarray, evidence_texts: Sequence[str], cac
     return np.stack(scores, axis=1)
 
 
-_WORD = re.compile(r"\w{4,}")
+_WORD = re.compile(r"\w{4,}|\d+")
+_TERSE_WORDS = 4
 
 
 def echoes(claim: str, question: str) -> bool:
-    """True when the claim adds no content word to the question ("What did Shoigu eat in Tehran?" →
-    "Shoigu ate in Tehran [1]"): a restated question is not an answer, however similar to the evidence."""
+    """True when the claim adds no content word or number to the question ("What did Shoigu eat in
+    Tehran?" → "Shoigu ate in Tehran [1]"): a restated question is not an answer, however similar to the
+    evidence. "94" in answer to "How many died?" adds a number, so it is an answer."""
     asked = {w.casefold()[:5] for w in _WORD.findall(question)}
     return all(w.casefold()[:5] in asked for w in _WORD.findall(claim))
+
+
+def in_context(claim: str, question: str) -> str:
+    """What a claim asserts, for comparing with the evidence. A terse answer ("94", "Ali Shamkhani",
+    "am Dienstag") means nothing alone, so it is read together with the question it answers; its own
+    numbers, dates and names must then all be in the evidence (see `_supports`)."""
+    return f"{question} {claim}" if question and is_terse(claim) else claim
+
+
+def is_terse(claim: str) -> bool:
+    """A few words that state a checkable detail. Without one ("TOTAL PWNED VICTORY") the question's
+    context would lend a claim a similarity it has not earned, so such a claim is judged alone."""
+    return len(claim.split()) <= _TERSE_WORDS and stated_details(claim)
 
 
 def verify_claims(
@@ -109,7 +124,7 @@ def verify_claims(
     if not claims:
         return []
     by_number = {ev.n: ev for ev in evidence}
-    claim_vectors = cache.embedder.embed_queries([c.text for c in claims])
+    claim_vectors = cache.embedder.embed_queries([in_context(c.text, question) for c in claims])
     matrix = support_scores(claim_vectors, [ev.text for ev in evidence], cache)
     kept = []
     for claim, row in zip(claims, matrix):
@@ -117,14 +132,18 @@ def verify_claims(
         if question and echoes(claim.text, question):
             claim.citations, claim.supported, claim.note = claim.cited, False, "repeats the question"
         else:
-            _judge(claim, scores, by_number, threshold)
+            _judge(claim, scores, by_number, threshold, terse=bool(question) and is_terse(claim.text))
         if claim.supported or keep_unsupported:
             kept.append(claim)
     return kept
 
 
-def _supports(n: int, claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float) -> bool:
-    return scores.get(n, 0.0) >= threshold and details_supported(claim.text, [ev.text for ev in _with_neighbours(n, by_number)])
+def _supports(n: int, claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float,
+              terse: bool = False) -> bool:
+    if scores.get(n, 0.0) < threshold:
+        return False
+    around = [ev.text for ev in _with_neighbours(n, by_number)]
+    return details_all_in(claim.text, around) if terse else details_supported(claim.text, around)
 
 
 def _with_neighbours(n: int, by_number: dict[int, Evidence]) -> list[Evidence]:
@@ -133,16 +152,16 @@ def _with_neighbours(n: int, by_number: dict[int, Evidence]) -> list[Evidence]:
     return [e for m in (n - 1, n, n + 1) if (e := by_number.get(m)) and e.doc_id == ev.doc_id]
 
 
-def _judge(claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float) -> None:
+def _judge(claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float, terse: bool) -> None:
     valid = [n for n in claim.cited if n in by_number]
-    good = [n for n in valid if _supports(n, claim, scores, by_number, threshold)]
+    good = [n for n in valid if _supports(n, claim, scores, by_number, threshold, terse)]
     if good:
         claim.citations, claim.supported = good, True
         claim.support = max(scores[n] for n in good)
         claim.note = "" if len(good) == len(claim.cited) else "dropped citations that do not support it"
         return
     ranked = sorted(scores, key=scores.get, reverse=True)
-    repair = next((n for n in ranked if _supports(n, claim, scores, by_number, threshold)), None)
+    repair = next((n for n in ranked if _supports(n, claim, scores, by_number, threshold, terse)), None)
     if repair is not None:
         claim.citations, claim.supported, claim.support = [repair], True, scores[repair]
         claim.note = "citation repaired" if claim.cited else "citation added"

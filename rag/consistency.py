@@ -68,6 +68,22 @@ def details_supported(claim: str, evidence_texts: Iterable[str]) -> bool:
     return numbers_supported(claim, texts) and not _missing_dates(claim, " ".join(texts))
 
 
+def stated_details(claim: str, language: str | None = None) -> bool:
+    """The claim states a number, a weekday or month, or a capitalised name: something checkable."""
+    folded = _strip_marks(claim)
+    return bool(numbers_in(claim) or _weekdays(folded) or _months(folded) or claim_names(claim, language))
+
+
+def details_all_in(claim: str, evidence_texts: Iterable[str], language: str | None = None) -> bool:
+    """Strict form of `check` for claims that are little more than their details (a terse answer such as
+    "94" or "am Dienstag"): every number, name, weekday and month stated is in the evidence, even when the
+    evidence names no date at all."""
+    evidence = " ".join(evidence_texts)
+    folded_claim, folded_evidence = _strip_marks(claim), _strip_marks(evidence)
+    dates_in = all(extract(folded_claim) <= extract(folded_evidence) for extract in (_weekdays, _months))
+    return dates_in and check(claim, evidence, language).ok
+
+
 # -- numbers -----------------------------------------------------------------------------------------
 
 
