@@ -178,7 +178,7 @@ def score_answer(question: dict, answer: Answer, judge, stems: dict[str, str], d
         "citations": _shown_citations(answer.citations, stems),
         "facts": metrics.facts_found(claimed, question.get("facts", [])),
         "gold_documents": question.get("documents", []), "retrieved_documents": list(dict.fromkeys(retrieved)),
-        "timings_ms": answer.timings_ms,
+        "timings_ms": answer.timings_ms, "model_output": answer.raw_text,
         "metrics": metrics.question_metrics(
             question, text=answer.text, claimed=claimed, abstained=answer.abstained,
             sentences=sentences, retrieved_docs=retrieved,

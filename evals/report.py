@@ -92,6 +92,8 @@ def _details(mode: str, outcome: dict) -> list[str]:
         lines += [f"#### {r['id']} ({r['dataset']}, {r['split']}, {r['language']}, {r['type']})", "", f"**Q:** {r['question']}", ""]
         flag = " (abstained)" if r["abstained"] else ""
         lines += [f"**A{flag}:** {r['answer']}", ""]
+        if r.get("model_output") and r["abstained"]:  # what verification (or the model's NO_ANSWER) turned into an abstention
+            lines += [f"*Model wrote:* {' '.join(r['model_output'].split())}", ""]
         for s in r["sentences"]:
             relevant = "".join("✓" if ok else "✗" for ok in s["citation_relevant"]) or "–"
             lines.append(f"- “{s['text']}” {s['citations']}: cited evidence {'supports' if s['supported_by_citations'] else 'does NOT support'} "

@@ -135,3 +135,14 @@ def test_an_openai_mode_summary_is_scored_with_what_verification_dropped(tmp_pat
     assert m["verified_share"] == 0.5 and m["fact_coverage"] == pytest.approx(2 / 3) and record["missed"] == ["f3 (Ahmadian)"]
     assert m["document_coverage"] == 1.0 and m["language_coverage"] == 1.0 and m["restriction_respected"] == 1.0
     assert outcome["metrics"]["all"]["verified_share"] == {"value": 0.5, "n": 1}
+
+
+def test_an_abstention_shows_what_the_model_wrote(run):
+    """When verification turns a model's answer into an abstention, the report says what was dropped."""
+    from evals.report import _details
+
+    result, _, _ = run
+    record = dict(result["modes"]["extractive"]["records"][0], abstained=True, model_output="94\n[3]")
+    shown = "\n".join(_details("local", {"status": "ok", "errors": [], "records": [record]}))
+    assert "*Model wrote:* 94 [3]" in shown
+    assert "Model wrote" not in "\n".join(_details("local", {"status": "ok", "errors": [], "records": [dict(record, model_output="")]}))
