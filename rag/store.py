@@ -257,12 +257,14 @@ class VectorStore:
         return self.chunks.count()
 
     @_reconnecting
-    def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
+    def query(self, embedding: np.ndarray, k: int, where: dict | None = None, *, penalise_hubs: bool = True) -> list[Hit]:
         """Top-k committed chunks (uncommitted versions are filtered out).
 
         With e5-small (alone or inside the e5-small+use vector), a larger pool is re-ranked by
-        language-centred similarity (rag/fusion.py), which stops passages in a language "close" to the
-        question's outranking the one that answers it; `Hit.score` stays the plain cosine, the scale the
+        language-centred similarity less a share of each candidate's hubness (rag/fusion.py), which stops
+        passages in a language "close" to the question, or close to any question, outranking the one that
+        answers it (`penalise_hubs=False` leaves hubness out: a summary's broad topic wants the passages
+        central to it, which are close to many questions by nature); `Hit.score` stays the plain cosine, the scale the
         answer thresholds are calibrated on.
         Texts are fetched for the k kept chunks only, and only their documents are checked against the
         registry: at 100k chunks, texts for a pool of 60 cost 23 ms and the registry lookup of the pool's
@@ -275,12 +277,14 @@ class VectorStore:
             query_embeddings=[np.asarray(embedding, dtype=np.float32).tolist()],
             n_results=pool,
             where=where or None,
-            include=["metadatas", "distances"],
+            include=["metadatas", "distances"] + (["embeddings"] if centred and penalise_hubs else []),
         )
         ranked = [(i, m, 1.0 - float(d)) for i, m, d in zip(result["ids"][0], result["metadatas"][0], result["distances"][0])]
         if centred and ranked:
-            order = np.argsort(-fusion.fuse(embedding, [c for _, _, c in ranked], [m["language"] for _, m, _ in ranked], self.embedder_name), kind="stable")
-            ranked = [ranked[i] for i in order]
+            vectors = np.asarray(result["embeddings"][0], dtype=np.float32) if penalise_hubs else None
+            scores = fusion.fuse(embedding, [c for _, _, c in ranked], [m["language"] for _, m, _ in ranked], self.embedder_name,
+                                 passage_vectors=vectors)
+            ranked = [ranked[i] for i in np.argsort(-scores, kind="stable")]
         kept, start = [], 0
         while len(kept) < k and start < len(ranked):
             window = ranked[start : start + k - len(kept)]

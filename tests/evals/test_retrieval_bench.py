@@ -6,6 +6,7 @@
 2. rag.fusion's language centring must lift e5-small's hit@1 for ar/de/ru/zh questions over the same 20
    paragraphs in 11 languages (raw ~0.48, centred ~0.78: raw e5 prefers passages in the question's language).
 3. The e5-small+use embedder's one combined vector scores exactly as the measured e5 + USE fusion.
+4. A passage close to every question (a hub) pays for it against one that is close to this question only.
 """
 
 from __future__ import annotations
@@ -61,7 +62,21 @@ def test_the_e5_use_vector_scores_as_centred_e5_plus_a_share_of_use():
     weight = fusion.USE_WEIGHT
     for question in questions:
         q, q_e5, q_use = both.embed_queries([question])[0], e5.embed_queries([question])[0], use.embed_queries([question])[0]
-        combined = fusion.fuse(q, rows @ q, languages, "e5-small+use")
-        measured = fusion.fuse(q_e5, e5_rows @ q_e5, languages) + weight * (use_rows @ q_use)
+        combined = fusion.fuse(q, rows @ q, languages, "e5-small+use", passage_vectors=rows)
+        measured = fusion.fuse(q_e5, e5_rows @ q_e5, languages, passage_vectors=e5_rows) + weight * (use_rows @ q_use)
         np.testing.assert_allclose(combined * (1 + weight), measured, atol=1e-4)
         assert np.argmax(combined) == np.argmax(measured)
+
+
+def test_a_passage_close_to_every_question_is_ranked_below_an_equally_close_specific_one():
+    e5 = shared_embedder("e5-small")
+    sample = fusion.hub_queries()
+    assert sample.shape[1] == e5.dim and len(sample) > 500
+    hub = sample.mean(axis=0) / np.linalg.norm(sample.mean(axis=0))  # near every sample question
+    specific = e5.embed_passages(["Der Verteidigungsminister traf am Dienstag den Generalstabschef in Teheran."])[0]
+    vectors = np.stack([hub, specific])
+    assert fusion.hubness(vectors)[0] > fusion.hubness(vectors)[1] + 0.05
+    query = e5.embed_queries(["Whom did the defence minister meet in Tehran?"])[0]
+    scores = fusion.fuse(query, [0.85, 0.85], ["de", "de"], passage_vectors=vectors)
+    assert scores[1] > scores[0]
+    np.testing.assert_allclose(fusion.fuse(query, [0.85, 0.85], ["de", "de"]), [0.85 - fusion.language_offsets(query, ["de"])[0]] * 2, atol=1e-6)
