@@ -98,16 +98,11 @@ def echoes(claim: str, question: str) -> bool:
     return all(w.casefold()[:5] in asked for w in _WORD.findall(claim))
 
 
-def in_context(claim: str, question: str) -> str:
-    """What a claim asserts, for comparing with the evidence. A terse answer ("94", "Ali Shamkhani",
-    "am Dienstag") means nothing alone, so it is read together with the question it answers; its own
-    numbers, dates and names must then all be in the evidence (see `_supports`)."""
-    return f"{question} {claim}" if question and is_terse(claim) else claim
-
-
 def is_terse(claim: str) -> bool:
-    """A few words that state a checkable detail. Without one ("TOTAL PWNED VICTORY") the question's
-    context would lend a claim a similarity it has not earned, so such a claim is judged alone."""
+    """A few words that state a checkable detail ("94", "Ali Shamkhani", "am Dienstag"). Such an answer
+    means nothing alone, so it is compared with the evidence together with the question it answers, and
+    its own numbers, dates and names must all be in the evidence (see `_supports`). Without a detail
+    ("TOTAL PWNED VICTORY") the question would lend a claim a similarity it has not earned: judged alone."""
     return len(claim.split()) <= _TERSE_WORDS and stated_details(claim)
 
 
@@ -124,15 +119,16 @@ def verify_claims(
     if not claims:
         return []
     by_number = {ev.n: ev for ev in evidence}
-    claim_vectors = cache.embedder.embed_queries([in_context(c.text, question) for c in claims])
+    terse = [bool(question) and is_terse(c.text) for c in claims]
+    claim_vectors = cache.embedder.embed_queries([f"{question} {c.text}" if t else c.text for c, t in zip(claims, terse)])
     matrix = support_scores(claim_vectors, [ev.text for ev in evidence], cache)
     kept = []
-    for claim, row in zip(claims, matrix):
+    for claim, row, is_short in zip(claims, matrix, terse):
         scores = {ev.n: float(s) for ev, s in zip(evidence, row)}
         if question and echoes(claim.text, question):
             claim.citations, claim.supported, claim.note = claim.cited, False, "repeats the question"
         else:
-            _judge(claim, scores, by_number, threshold, terse=bool(question) and is_terse(claim.text))
+            _judge(claim, scores, by_number, threshold, terse=is_short)
         if claim.supported or keep_unsupported:
             kept.append(claim)
     return kept
