@@ -186,13 +186,13 @@ def fused(embedder: str, sparse: bool = False, hubs: bool = True) -> Method:
         cosines = dense(embedder)(bench, setting)
         sparse_cosines = dense(E5Sparse.name)(bench, setting) if sparse else None
         queries = bench.queries(embedder, [q.text for q in setting.questions])
-        passages = bench.passages(embedder, [p.text for p in setting.passages])
+        passages = bench.passages(embedder, [p.text for p in setting.passages]) if hubs else None
         languages = np.array([p.language for p in setting.passages])
         out = np.full(cosines.shape, -np.inf, dtype=np.float32)  # outside the pool: never retrieved
         for i, row in enumerate(cosines):
             pool = np.argsort(-row)[: fusion.POOL]
             extra = None if sparse_cosines is None else sparse_cosines[i, pool]
-            out[i, pool] = fusion.fuse(queries[i], row[pool], languages[pool], embedder, passages[pool] if hubs else None, extra)
+            out[i, pool] = fusion.fuse(queries[i], row[pool], languages[pool], embedder, None if passages is None else passages[pool], extra)
         return out
 
     return scores
