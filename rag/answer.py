@@ -2,7 +2,8 @@
 
 Steps: (condense a follow-up) → retrieve → select evidence sentences → generate with the configured
 LLM, or extract the best sentences when there is none → verify every sentence against its citations →
-abstain in the user's language when nothing relevant or nothing supported remains.
+abstain in the user's language when nothing relevant or nothing supported remains, or when a model's
+supported sentences do not give the number or day the question asks for.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from rag.cite import Claim, parse_claims, render, renumber, support_scores, verify_claims
+from rag.cite import Claim, gives_what_is_asked, parse_claims, render, renumber, support_scores, verify_claims
 from rag.consistency import details_supported
 from rag.context import RagContext
 from rag.evidence import Evidence, VectorCache, is_question, select_evidence
@@ -128,7 +129,9 @@ class Answerer:
         if self.chat is not None:
             kept = self._in_language(kept, language, evidence)
             clock.lap("answer_language")
-        if not any(c.supported for c in kept):
+        # extractive mode quotes the closest sentences as they are; a model's answer must also give what was asked
+        answered = self.chat is None or gives_what_is_asked(standalone, kept, evidence)
+        if not answered or not any(c.supported for c in kept):
             return self._abstain(result, clock)
         result.citations = renumber(kept, evidence)
         result.claims, result.text, result.abstained = kept, render(kept), False

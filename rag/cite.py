@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.consistency import details_all_in, details_supported, stated_details
+from rag.consistency import asked_detail, details_all_in, details_supported, gives_detail, stated_details
 from rag.embeddings import support_part
 from rag.evidence import Evidence, VectorCache
 from rag.ingest.chunking import split_sentences
@@ -132,6 +132,21 @@ def verify_claims(
         if claim.supported or keep_unsupported:
             kept.append(claim)
     return kept
+
+
+def gives_what_is_asked(question: str, claims: Sequence[Claim], evidence: Sequence[Evidence]) -> bool:
+    """True unless the question asks for a number or a day and no supported claim states one (a day must
+    also be in the evidence it cites). A model with no such detail in its evidence tends to write a true
+    sentence around the question instead; that is not an answer, and saying so is (claims: evidence numbering)."""
+    asked = asked_detail(question)
+    if asked is None:
+        return True
+    by_number = {ev.n: ev for ev in evidence}
+    return any(
+        claim.supported and gives_detail(asked, claim.text, [e.text for n in claim.citations if n in by_number
+                                                             for e in _with_neighbours(n, by_number)])
+        for claim in claims
+    )
 
 
 def _supports(n: int, claim: Claim, scores: dict[int, float], by_number: dict[int, Evidence], threshold: float,

@@ -223,6 +223,62 @@ def _missing_dates(claim: str, evidence: str) -> list[str]:
     return missing
 
 
+# -- what a question asks for ------------------------------------------------------------------------
+
+# A question that asks for a number, or for the day something happened, is answered only by a sentence that
+# states one. Without that detail in its evidence, a small model writes a true sentence around the question
+# instead ("Welchen Wert hatte der Vertrag?" -> "Schoigu unterzeichnete den Vertrag ..."), which similarity
+# alone accepts. Phrases in en, fr, de, es, it, pt, ru, ar; "when" is left out (an event answers it too).
+_ASKS = {
+    "number": (
+        "how many", "how much", "how old", "what percentage", "what proportion", "what year", "which year",
+        "what years", "which years", "combien", "quel age", "quelle annee", "wie viel", "wie viele", "wie hoch",
+        "wie alt", "welchen wert", "welchen betrag", "welchem jahr", "cuanto", "cuanta", "cuantos", "cuantas",
+        "que edad", "que ano", "quanti", "quante", "quanto", "quanta", "quantos", "quantas", "quale anno",
+        "сколько", "в каком году", "كم", "ما عدد", "ما هو عدد", "ما قيمة", "ما هي قيمة", "ما مقدار", "ما حجم",
+        "في أي عام", "في أي سنة",
+    ),
+    "day": (
+        "what day", "which day", "quel jour", "welchem tag", "welchem wochentag", "welcher wochentag",
+        "que dia", "quale giorno", "какой день", "в какой день", "أي يوم",
+    ),
+}
+_ASKS_RE = {
+    kind: re.compile(r"(?<!\w)(?:" + "|".join(re.escape(_strip_marks(p)).replace(r"\ ", r"\s+") for p in phrases) + r")(?!\w)")
+    for kind, phrases in _ASKS.items()
+}
+_ROUGH_QUANTITY = re.compile(  # "dozens of", "des centaines", "Hunderte", "عشرات": a number without digits
+    r"(?<!\w)(?:dozens|hundreds|thousands|millions?|billions?|dizaines|centaines|milliers|milliards?|dutzende|"
+    r"hunderte|tausende|millionen|milliarden?|decenas|cientos|centenares|miles|millones|decine|centinaia|migliaia|"
+    r"milioni|miliardi|десятк\w*|сот\w*|тысяч\w*|миллион\w*|миллиард\w*|"
+    + "|".join(_ARABIC_CLITIC + _strip_marks(w) for w in ("عشرات", "مئات", "آلاف", "ملايين", "مليون", "مليار")) + r")(?!\w)"
+)
+
+
+_NOT_ASKING = re.compile(r"(?<!\w)in\s+quant[oa]$")  # Italian "in quanto ministro": "as minister"
+
+
+def asked_detail(question: str) -> str | None:
+    """"number" or "day" when the question asks for one ("Combien de ...", "An welchem Tag ..."), else None."""
+    folded = _strip_marks(question)
+    for kind, pattern in _ASKS_RE.items():
+        if any(not _NOT_ASKING.search(folded[: m.end()]) for m in pattern.finditer(folded)):
+            return kind
+    return None
+
+
+def gives_detail(asked: str, claim: str, evidence_texts: Iterable[str]) -> bool:
+    """Does the claim state the kind of detail asked for? A number in digits, words or a rough quantity
+    (the verifier has already checked its digits against the evidence); a weekday or month, every one of
+    which its evidence names."""
+    folded = _strip_marks(claim)
+    if asked == "number":
+        return bool(numbers_in(claim) or spelled_numbers(claim) or _ROUGH_QUANTITY.search(folded))
+    stated = _weekdays(folded) | {-m for m in _months(folded)}
+    evidence = _strip_marks(" ".join(evidence_texts))
+    return bool(stated) and stated <= _weekdays(evidence) | {-m for m in _months(evidence)}
+
+
 # -- names across scripts ----------------------------------------------------------------------------
 
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")

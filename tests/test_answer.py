@@ -338,3 +338,20 @@ def test_quoted_article_cannot_show_fake_citation_markers(indexed):
     assert "(7)(8)" in result.text
     shown = {int(n) for n in re.findall(r"\[(\d+)\]", result.text)}
     assert shown == set(range(1, len(result.citations) + 1))
+
+
+@pytest.mark.parametrize("question, reply, fragment, accepted", [
+    ("How many drones did Iran deliver to Russia?",
+     "Iran supplied Russian forces with Shahed unmanned aerial vehicles [{n}].", "UAV) Shahed", False),
+    ("Which drones did Iran supply to Russian forces?",  # the same true sentence answers this one
+     "Iran supplied Russian forces with Shahed unmanned aerial vehicles [{n}].", "UAV) Shahed", True),
+    ("On which day did Shoigu meet Mohammad Bagheri?",
+     "Shoigu met Mohammad Bagheri, the chief of staff of the Iranian armed forces [{n}].", "Am Dienstag traf", False),
+    ("On which day did Shoigu meet Mohammad Bagheri?",
+     "Shoigu met Mohammad Bagheri, the chief of staff of the Iranian armed forces, on Tuesday [{n}].", "Am Dienstag traf", True),
+])
+def test_a_true_sentence_that_does_not_give_the_number_or_day_asked_for_is_no_answer(indexed, fake, question, reply, fragment, accepted):
+    fake.responder = lambda body: reply.format(n=_evidence_number(body["messages"][-1]["content"], fragment))
+    result = _answerer(indexed, fake).answer(question)
+    assert result.abstained is not accepted, result.text
+    assert result.raw_text.startswith(reply.split("[")[0])  # the model's words were there; the check refused them
