@@ -33,6 +33,7 @@ from evals import metrics, xquad
 from evals.judges import LLMJudge, OfflineJudge, calibrate
 from evals.report import write_report
 from rag.answer import Answer, Answerer
+from rag.cite import is_terse
 from rag.config import ConfigError, Settings, load_settings
 from rag.context import RagContext
 from rag.embeddings import Embedder
@@ -152,12 +153,14 @@ def write_xquad_corpus(folder: Path) -> Path:
 # -- answering and judging ---------------------------------------------------------------------------
 
 
-def judge_claims(judge, claims: Sequence, citations: Sequence, seen: Sequence[str] | None) -> list[dict]:
+def judge_claims(judge, claims: Sequence, citations: Sequence, seen: Sequence[str] | None, question: str = "") -> list[dict]:
     """Each sentence of an answer (claims) or a summary (points) with the judge's verdicts on the evidence
-    it cites (numbered as in `citations`) and, for answers, on all the evidence the model saw."""
+    it cites (numbered as in `citations`) and, for answers, on all the evidence the model saw. A terse
+    sentence ("94") is judged with the `question` it answers, as the verifier reads it."""
     cited = {ev.n: ev for ev in citations}
     return [{"text": c.text, "citations": c.citations, "verifier_note": c.note,
-             **metrics.judge_sentence(judge, c.text, [cited[n].text for n in c.citations if n in cited], seen)}
+             **metrics.judge_sentence(judge, c.text, [cited[n].text for n in c.citations if n in cited], seen,
+                                      question if question and is_terse(c.text) else "")}
             for c in claims]
 
 
@@ -168,7 +171,8 @@ def _shown_citations(citations: Sequence, stems: dict[str, str]) -> list[dict]:
 def score_answer(question: dict, answer: Answer, judge, stems: dict[str, str], dataset: str) -> dict:
     """One question's record: the answer, per-sentence verdicts, metrics and what the report shows."""
     sentences = judge_claims(judge, [] if answer.abstained else answer.claims, answer.citations,
-                             [ev.text for ev in answer.evidence])
+                             [ev.text for ev in answer.evidence],
+                             "" if answer.mode == "extractive" else answer.standalone_question)
     retrieved = [stems.get(h.doc_id, h.doc_id) for h in answer.retrieved]
     claimed = "" if answer.abstained else " ".join(c.text for c in answer.claims)
     return {

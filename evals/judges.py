@@ -59,8 +59,10 @@ class OfflineJudge:
             self._queries[claim] = self._passages.embedder.embed_queries([claim])[0]
         return float(np.max(self._passages.passages(texts) @ self._queries[claim]))
 
-    def judge(self, claim: str, evidence_texts: Sequence[str]) -> Verdict:
-        score = self.similarity(claim, evidence_texts)
+    def judge(self, claim: str, evidence_texts: Sequence[str], question: str = "") -> Verdict:
+        """`question`: the one a terse claim ("94") answers; it is read with the claim, as the verifier
+        reads it (rag.cite.is_terse), while the details checked stay the claim's own."""
+        score = self.similarity(f"{question} {claim}" if question else claim, evidence_texts)
         if score < self.threshold:
             return Verdict(False, score, f"similarity {score:.3f} < {self.threshold:.3f}")
         failed = _failed(consistency.check(claim, "\n".join(evidence_texts)), self.checks) if self.checks else []
@@ -82,7 +84,7 @@ Answer with one word: yes or no.
 EVIDENCE:
 {evidence}
 
-CLAIM: {claim}"""
+{question}CLAIM: {claim}"""
 _YES = {"yes", "oui", "ja", "نعم", "sí", "si", "да", "supported", "true", "correct", "evet", "sim"}
 _NO = {"no", "non", "nein", "لا", "нет", "unsupported", "false", "incorrect", "hayır", "não", "nao"}
 _NOT_SUPPORTED = re.compile(r"\b(?:not|non|nicht|no)[\s_-]+(?:supported|support[ée]|gestützt|belegt)\b", re.I)
@@ -121,17 +123,18 @@ class LLMJudge:
         self.threshold = None
         self.unparseable = 0
         self.calls = 0
-        self._memo: dict[tuple[str, tuple[str, ...]], Verdict] = {}
+        self._memo: dict[tuple[str, tuple[str, ...], str], Verdict] = {}
 
-    def judge(self, claim: str, evidence_texts: Sequence[str]) -> Verdict:
-        key = (claim, tuple(evidence_texts))
+    def judge(self, claim: str, evidence_texts: Sequence[str], question: str = "") -> Verdict:
+        key = (claim, tuple(evidence_texts), question)
         if key not in self._memo:
-            self._memo[key] = self._ask(claim, evidence_texts)
+            self._memo[key] = self._ask(claim, evidence_texts, question)
         return self._memo[key]
 
-    def _ask(self, claim: str, evidence_texts: Sequence[str]) -> Verdict:
+    def _ask(self, claim: str, evidence_texts: Sequence[str], question: str) -> Verdict:
         evidence = "\n".join(f"- {' '.join(t.split())}" for t in evidence_texts) or "(none)"
-        messages = [{"role": "user", "content": _JUDGE_PROMPT.format(evidence=evidence, claim=claim)}]
+        asked = f"QUESTION (the claim is an answer to it): {question}\n" if question else ""
+        messages = [{"role": "user", "content": _JUDGE_PROMPT.format(evidence=evidence, question=asked, claim=claim)}]
         self.calls += 1
         try:
             reply = self.chat.complete(messages, max_tokens=12, temperature=0.0)

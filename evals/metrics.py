@@ -73,25 +73,29 @@ def is_answerable(question: dict) -> bool:
 # -- per-sentence judgements -------------------------------------------------------------------------
 
 
-def judge_sentence(judge, text: str, cited: Sequence[str], seen: Sequence[str] | None) -> dict:
+def judge_sentence(judge, text: str, cited: Sequence[str], seen: Sequence[str] | None, question: str = "") -> dict:
     """Verdicts for one answer or summary sentence: supported by its citations (jointly), relevance of each
     citation (ALCE), and supported by anything the model saw (left out when `seen` is None: a Summary
-    does not keep the evidence it did not cite)."""
-    joint = judge.judge(text, cited) if cited else None
+    does not keep the evidence it did not cite). `question`: the one a terse sentence answers ("94")."""
+
+    def verdict(evidence: Sequence[str]):
+        return judge.judge(text, evidence, question)
+
+    joint = verdict(cited) if cited else None
     supported = bool(joint and joint.supported)
     relevant = []
     for i in range(len(cited)):
         if not supported:
             relevant.append(False)
-        elif len(cited) == 1 or judge.judge(text, [cited[i]]).supported:
+        elif len(cited) == 1 or verdict([cited[i]]).supported:
             relevant.append(True)
         else:  # needed only if the others do not support the sentence without it
-            relevant.append(not judge.judge(text, [c for j, c in enumerate(cited) if j != i]).supported)
+            relevant.append(not verdict([c for j, c in enumerate(cited) if j != i]).supported)
     verdicts = {"supported_by_citations": supported, "citation_relevant": relevant,
                 "reason": joint.reason if joint else "no citation"}
     if seen is None:
         return verdicts
-    faithful = judge.judge(text, seen) if seen else None
+    faithful = verdict(seen) if seen else None
     return verdicts | {"faithful": bool(faithful and faithful.supported),
                        "faithful_reason": faithful.reason if faithful else "no evidence"}
 

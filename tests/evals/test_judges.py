@@ -94,8 +94,11 @@ def test_llm_judge_against_an_openai_protocol_server(fake_openai):
     assert judge.unparseable == 1 and "unparseable" in verdicts[4].reason
     assert judge.judge("claim 0", [GERMAN]) is verdicts[0]  # asked once per claim and evidence
     prompt = fake_openai.chat_requests[0].body["messages"][0]["content"]
-    assert "claim 0" in prompt and GERMAN in prompt
+    assert "claim 0" in prompt and GERMAN in prompt and "QUESTION" not in prompt
     assert len(fake_openai.chat_requests) == 5
+    fake_openai.reply("yes")
+    assert judge.judge("Tuesday", [GERMAN], "On which day did Shoigu meet Bagheri?").supported
+    assert "QUESTION (the claim is an answer to it): On which day" in fake_openai.chat_requests[5].body["messages"][0]["content"]
 
 
 def test_judge_quality_command_scores_the_llm_judge_on_the_labelled_pairs(fake_openai, tmp_path, monkeypatch):
@@ -140,3 +143,25 @@ def test_a_number_the_source_writes_in_words_backs_the_digits(claim, evidence):
 ])
 def test_number_words_back_only_their_own_number(claim, evidence):
     assert consistency.check(claim, evidence).missing[0].startswith("number")
+
+
+KERMAN = ("L’attentat à la bombe du 3 janvier contre une cérémonie marquant l’assassinat par les États-Unis de l’ancien "
+          "commandant de la Force Qods Qasem Soleimani dans la ville iranienne de Kerman a tué au moins 94 personnes, "
+          "revendiqué par le groupe extrémiste musulman sunnite État islamique.")
+
+
+def test_a_terse_answer_is_judged_with_its_question_and_its_own_details(judge):
+    """"94" alone says nothing a source can support; read with its question it does, as the verifier reads
+    it. Only an answer's terse sentences get the question, and its details are still the claim's own."""
+    from evals.grounding import judge_claims
+    from rag.cite import Claim
+    from tests.evals.test_metrics import _evidence
+
+    question = "How many people were killed in the Kerman bombing?"
+    assert not judge.judge("94", [KERMAN]).supported
+    assert judge.judge("94", [KERMAN], question).supported
+    assert "number 93" in judge.judge("93", [KERMAN], question).reason
+    evidence = [_evidence(1, KERMAN, "fr-article", "fr")]
+    terse, long = Claim("94", [1], [1]), Claim("Bitcoin prices rose sharply in London, where 94 people met", [1], [1])
+    verdicts = judge_claims(judge, [terse, long], evidence, [KERMAN], question)
+    assert [v["supported_by_citations"] for v in verdicts] == [True, False]

@@ -12,7 +12,7 @@ from rag.summarise import Point, Statement, Summary
 
 
 class WordJudge:
-    def judge(self, claim, evidence_texts):
+    def judge(self, claim, evidence_texts, question=""):
         words = set(" ".join(evidence_texts).split())
         ok = bool(evidence_texts) and set(claim.split()) <= words
         return Verdict(ok, float(ok), "words")
