@@ -335,28 +335,52 @@ def questions_mix(count: int) -> list[str]:
     return asked[:count]
 
 
-def measure_search(store: VectorStore, embedder: Embedder, asks: list[str], k: int) -> dict:
-    """p50/p95 of `search` and of its parts over `asks` minus the warm-up; the first query on its own."""
+def measure_search(store: VectorStore, embedder: Embedder, asks: list[str], k: int,
+                   variants: tuple[bool, ...] = (True,)) -> list[dict]:
+    """p50/p95 of `search` and of its parts over `asks` minus the warm-up, and the first query on its own,
+    for each `penalise_hubs` variant. Variants take turns on every question, in alternating order, so
+    that a slow spell of this shared machine falls on all of them alike."""
     laps: dict[str, float] = {}
-    rows = []
+    rows: list[list[dict]] = [[] for _ in variants]
     with _instrumented(store, embedder, laps) as timed:
-        for question in asks:
-            laps.clear()
-            started = time.perf_counter()
-            if not search(store, timed, question, k):
-                raise RuntimeError(f"no hits for {question!r}")
-            total = (time.perf_counter() - started) * 1000
-            rows.append({"total": total, **laps, "other": total - sum(laps.values())})
+        for i, question in enumerate(asks):
+            for v in (range(len(variants)) if i % 2 == 0 else reversed(range(len(variants)))):
+                laps.clear()
+                started = time.perf_counter()
+                if not search(store, timed, question, k, penalise_hubs=variants[v]):
+                    raise RuntimeError(f"no hits for {question!r}")
+                total = (time.perf_counter() - started) * 1000
+                rows[v].append({"total": total, **laps, "other": total - sum(laps.values())})
+    return [_search_stats(variant_rows) for variant_rows in rows]
+
+
+def _search_stats(rows: list[dict]) -> dict:
     timed_rows = rows[WARMUP:]
     parts = {p: _stats([r.get(p, 0.0) for r in timed_rows]) for p in PARTS if any(p in r for r in timed_rows)}
     return {"queries": len(timed_rows), "first_ms": round(rows[0]["total"], 1), "total": _stats([r["total"] for r in timed_rows]),
             "parts": parts}
 
 
+def measure_search_rows(store: VectorStore, embedder: Embedder, e5: Embedder | None, asks: list[str], k: int) -> dict:
+    """A size's search measurements: the product's `search`; for an embedder the hubness share applies to,
+    the same questions without it, in turns (its cost, measured in one run); e5-small's estimate on
+    another embedder's index."""
+    if fusion.centred(embedder.name):
+        with_hubs, without = measure_search(store, embedder, asks, k, variants=(True, False))
+        row = {"search": with_hubs, "search_without_hubs": without}
+    else:
+        row = {"search": measure_search(store, embedder, asks, k)[0]}
+    if e5 is not None:
+        row["e5_estimate"] = measure_e5_shape(store, embedder, e5, asks, k)
+    return row
+
+
 def measure_e5_shape(store: VectorStore, embedder: Embedder, e5: Embedder, asks: list[str], k: int) -> dict:
     """Per question, what e5-small's search would cost on this index, done as VectorStore.query does it:
-    its query embedding, a Chroma query for e5's candidate pool (ids, metadata, distances), the fusion,
-    the registry lookup of the k best chunks' documents and the fetch of their texts."""
+    its query embedding, a Chroma query for e5's candidate pool (ids, metadata, distances and vectors, which
+    the hubness share needs), the fusion, the registry lookup of the k best chunks' documents and the fetch
+    of their texts. The pool's vectors are this index's (USE's 512-d, a little dearer to return than e5's
+    384-d); the hubness share is computed on their first 384 dimensions: values that mean nothing, at e5's cost."""
     pool = max(fusion.POOL, 2 * k + 4)
     # e5's query embeddings are timed in a pass of their own: alternating with the other embedder's,
     # each wakes its idle threads first, and e5 measured ~2x slower than it is in the product
@@ -370,10 +394,12 @@ def measure_e5_shape(store: VectorStore, embedder: Embedder, e5: Embedder, asks:
         vector = embedder.embed_queries([question])[0].tolist()
         t1 = time.perf_counter()
         t0 = t1 - embed_s
-        got = store.chunks.query(query_embeddings=[vector], n_results=pool, include=["metadatas", "distances"])
+        got = store.chunks.query(query_embeddings=[vector], n_results=pool, include=["metadatas", "distances", "embeddings"])
         t2 = time.perf_counter()
         metas = got["metadatas"][0]
-        order = np.argsort(-fusion.fuse(e5_vector, [1.0 - d for d in got["distances"][0]], [m["language"] for m in metas]), kind="stable")
+        scores = fusion.fuse(e5_vector, [1.0 - d for d in got["distances"][0]], [m["language"] for m in metas],
+                             passage_vectors=np.asarray(got["embeddings"][0], dtype=np.float32))
+        order = np.argsort(-scores, kind="stable")
         t3 = time.perf_counter()
         best = [int(i) for i in order[:k]]
         store.registry.get(ids=sorted({metas[i]["doc_id"] for i in best}), include=["metadatas"])
@@ -424,9 +450,7 @@ def index_and_search(mode: str, embedder: Embedder, plan: list, embed_rate: floa
                 row["server_peak_rss_mb"] = peak_rss_mb(server.proc.pid)
                 server.stop()
                 server.start()
-            row["search"] = measure_search(store, embedder, asks, k)
-            if e5 is not None:
-                row["e5_estimate"] = measure_e5_shape(store, embedder, e5, asks, k)
+            row |= measure_search_rows(store, embedder, e5, asks, k)
             if server:
                 row["server_rss_mb_after_search"] = rss_mb(server.proc.pid)
             row["process_peak_rss_mb"] = peak_rss_mb()
@@ -495,9 +519,8 @@ def search_again(name: str, workdir: Path, queries: int) -> dict:
             store = RagContext(settings, embedder=embedder).store
             if store.count() != largest:
                 raise SystemExit(f"{root} holds {store.count()} chunks, not {largest}: run without --search-again")
-            row["search"] = measure_search(store, embedder, asks, settings.answer.k)
-            if e5 is not None:
-                row["e5_estimate"] = measure_e5_shape(store, embedder, e5, asks, settings.answer.k)
+            row.pop("search_without_hubs", None)
+            row |= measure_search_rows(store, embedder, e5, asks, settings.answer.k)
             row["load_after"] = load_average()
     result["search_again"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "chunks": largest,
                               "load_start": load_start, "load_end": load_average()}
@@ -536,6 +559,17 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['mode']} | {r['chunks']:,} | {s['total']['p50']} | {s['total']['p95']} | {s['total']['max']} | {p50['embed']} | "
                      f"{p50['chroma_query']} | {p50['chroma_texts']} | {p50['registry']} | {p50['fusion']} | {p50['other']} | "
                      f"{s['first_ms']} | {r['load_after'][0]} |")
+    without = [r for r in result["sizes"] if "search_without_hubs" in r]
+    if without:
+        lines += ["", ("The hubness share's cost, measured in the same run: every question is also searched without it, "
+                       "in turns (Chroma then returns no vectors with the pool, and the fusion computes no hubness), ms:"), "",
+                  "| mode | chunks | p50 with / without | p95 with / without | Chroma query p50 with / without | fusion p50 with / without |",
+                  "|---|---|---|---|---|---|"]
+        for r in without:
+            s, b = r["search"], r["search_without_hubs"]
+            lines.append(f"| {r['mode']} | {r['chunks']:,} | {s['total']['p50']} / {b['total']['p50']} | {s['total']['p95']} / "
+                         f"{b['total']['p95']} | {s['parts']['chroma_query']['p50']} / {b['parts']['chroma_query']['p50']} | "
+                         f"{s['parts']['fusion']['p50']} / {b['parts']['fusion']['p50']} |")
     largest = [r for r in result["sizes"] if r["chunks"] == max(x["chunks"] for x in result["sizes"])]
     remeasured = result.get("search_again")
     if remeasured:
@@ -552,7 +586,7 @@ def markdown(result: dict) -> str:
         lines += ["", "## e5-small at these sizes (estimate), ms", "",
                   (f"e5-small embeds ~2-3 chunks/s per core, so its index is built to 10k only (bench/results/scale-e5-small-10k.md). "
                   f"Here, per question on this {result['dim']}-d {result['embedder']} index: e5-small's query embedding "
-                  f"(measured) + a Chroma query for e5's pool of {pool} candidates (ids, metadata, distances) + the fusion + "
+                  f"(measured) + a Chroma query for e5's pool of {pool} candidates (ids, metadata, distances, vectors) + the fusion with the hubness share + "
                   f"the registry lookup of the best k chunks' documents + the fetch of their texts (the Chroma column holds both Chroma calls). e5@size ~= e5 query embedding + Chroma@size; the index holds {result['dim']}-d "
                   f"vectors where e5's would be 384-d, so the Chroma share is if anything overstated. Hit building is not included."), "",
                   "| mode | chunks | estimate p50 | p95 | e5 query embedding p50 | Chroma query p50 | registry p50 | fusion p50 |",

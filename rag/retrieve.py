@@ -60,13 +60,14 @@ class Filters:
         return (date_key(self.since) if self.since else 1), (date_key(self.until) if self.until else None)
 
 
-def search(store: VectorStore, embedder: Embedder, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
-    """The k chunks closest to `query` in meaning, in any language."""
+def search(store: VectorStore, embedder: Embedder, query: str, k: int = 5, filters: Filters | None = None, *,
+           penalise_hubs: bool = True) -> list[Hit]:
+    """The k chunks closest to `query` in meaning, in any language (`penalise_hubs`: see VectorStore.query)."""
     query = query.strip()
     if not query:
         return []
     vector = embedder.embed_queries([query])[0]
-    return store.query(vector, k, where=(filters or Filters()).where())
+    return store.query(vector, k, where=(filters or Filters()).where(), penalise_hubs=penalise_hubs)
 
 
 @dataclass
