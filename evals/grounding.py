@@ -178,7 +178,8 @@ def score_answer(question: dict, answer: Answer, judge, stems: dict[str, str], d
     return {
         "id": question["id"], "dataset": dataset, "split": question["split"], "language": question["language"],
         "type": question["type"], "question": question["question"], "answer": answer.text,
-        "answer_language": answer.language, "abstained": answer.abstained, "sentences": sentences,
+        "answer_language": answer.language, "abstained": answer.abstained, "abstain_reason": answer.abstain_reason,
+        "sentences": sentences,
         "citations": _shown_citations(answer.citations, stems),
         "facts": metrics.facts_found(claimed, question.get("facts", [])),
         "gold_documents": question.get("documents", []), "retrieved_documents": list(dict.fromkeys(retrieved)),

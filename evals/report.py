@@ -90,7 +90,7 @@ def _details(mode: str, outcome: dict) -> list[str]:
         lines.append(f"- **{error['id']}** failed: {error['error']}")
     for r in outcome["records"]:
         lines += [f"#### {r['id']} ({r['dataset']}, {r['split']}, {r['language']}, {r['type']})", "", f"**Q:** {r['question']}", ""]
-        flag = " (abstained)" if r["abstained"] else ""
+        flag = f" (abstained: {r['abstain_reason']})" if r["abstained"] and r.get("abstain_reason") else " (abstained)" if r["abstained"] else ""
         lines += [f"**A{flag}:** {r['answer']}", ""]
         if r.get("model_output") and r["abstained"]:  # what verification (or the model's NO_ANSWER) turned into an abstention
             lines += [f"*Model wrote:* {' '.join(r['model_output'].split())}", ""]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag.cite import Claim, gives_what_is_asked, parse_claims, render, renumber, support_scores, verify_claims
-from rag.consistency import details_supported
+from rag.consistency import asked_detail, details_supported
 from rag.context import RagContext
 from rag.evidence import Evidence, VectorCache, is_question, select_evidence
 from rag.generate import abstention, answer_messages, as_quote, condense_messages, is_no_answer, translation_messages
@@ -44,6 +44,7 @@ class Answer:
     retrieved: list[Hit] = field(default_factory=list)
     set_aside: list[SetAside] = field(default_factory=list)  # retrieved documents left out: they try to instruct AI models
     raw_text: str = ""  # the model's output before verification
+    abstain_reason: str = ""  # why it abstained, for the CLI, the UI and the eval reports ("" when it answered)
     timings_ms: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
 
@@ -62,6 +63,7 @@ class Answer:
                            "score": h.score} for h in self.retrieved],
             "set_aside": [s.__dict__ for s in self.set_aside],
             "raw_model_output": self.raw_text,
+            "abstain_reason": self.abstain_reason,
             "timings_ms": self.timings_ms,
             "tokens": self.tokens,
         }
@@ -111,7 +113,7 @@ class Answerer:
         clock.lap("evidence")
         result = Answer(question, language, "", [], [], True, self.mode, standalone, evidence, hits, set_aside)
         if not evidence or max(ev.score for ev in evidence) < self.relevance_threshold:
-            return self._abstain(result, clock)
+            return self._abstain(result, clock, "nothing in the indexed articles is close enough to the question")
 
         if self.chat is None:
             claims = self._extract(evidence)
@@ -121,7 +123,7 @@ class Answerer:
             result.raw_text = self._generate(messages, on_token, clock)
             result.tokens["completion"] = count_tokens(result.raw_text)
             if is_no_answer(result.raw_text):
-                return self._abstain(result, clock)
+                return self._abstain(result, clock, "the model found no answer in the evidence")
             claims = parse_claims(result.raw_text, language)
         kept = verify_claims(claims, evidence, self.cache, self.support_threshold, keep_unsupported=cfg.keep_unsupported,
                              question=standalone if self.chat is not None else "")
@@ -129,10 +131,12 @@ class Answerer:
         if self.chat is not None:
             kept = self._in_language(kept, language, evidence)
             clock.lap("answer_language")
+        if not any(c.supported for c in kept):
+            return self._abstain(result, clock, "no sentence of the answer is supported by the sources it cites")
         # extractive mode quotes the closest sentences as they are; a model's answer must also give what was asked
-        answered = self.chat is None or gives_what_is_asked(standalone, kept, evidence)
-        if not answered or not any(c.supported for c in kept):
-            return self._abstain(result, clock)
+        asked = asked_detail(standalone) if self.chat is not None else None
+        if not gives_what_is_asked(asked, kept, evidence):
+            return self._abstain(result, clock, f"the verified sentences do not give the {asked} the question asks for")
         result.citations = renumber(kept, evidence)
         result.claims, result.text, result.abstained = kept, render(kept), False
         result.timings_ms = clock.laps
@@ -221,9 +225,10 @@ class Answerer:
         chosen += [ev for ev in ranked if ev not in chosen][: max(0, self.settings.answer.extractive_sentences - len(chosen))]
         return [Claim(text=as_quote(ev.text), cited=[ev.n]) for ev in sorted(chosen, key=lambda ev: ev.n)]
 
-    def _abstain(self, result: Answer, clock: "StepClock") -> Answer:
+    def _abstain(self, result: Answer, clock: "StepClock", reason: str) -> Answer:
         titles = [h.title for h in result.retrieved[:3]]
         result.text, result.abstained, result.claims, result.citations = abstention(result.language, titles), True, [], []
+        result.abstain_reason = reason
         result.timings_ms = clock.laps
         return result
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.consistency import asked_detail, details_all_in, details_supported, gives_detail, stated_details
+from rag.consistency import details_all_in, details_supported, gives_detail, stated_details
 from rag.embeddings import support_part
 from rag.evidence import Evidence, VectorCache
 from rag.ingest.chunking import split_sentences
@@ -134,11 +134,10 @@ def verify_claims(
     return kept
 
 
-def gives_what_is_asked(question: str, claims: Sequence[Claim], evidence: Sequence[Evidence]) -> bool:
-    """True unless the question asks for a number or a day and no supported claim states one (a day must
-    also be in the evidence it cites). A model with no such detail in its evidence tends to write a true
-    sentence around the question instead; that is not an answer, and saying so is (claims: evidence numbering)."""
-    asked = asked_detail(question)
+def gives_what_is_asked(asked: str | None, claims: Sequence[Claim], evidence: Sequence[Evidence]) -> bool:
+    """True unless a number or a day is `asked` (consistency.asked_detail) and no supported claim states one
+    (a day must also be in the evidence it cites). A model with no such detail in its evidence tends to write
+    a true sentence around the question instead; that is not an answer (claims: evidence numbering)."""
     if asked is None:
         return True
     by_number = {ev.n: ev for ev in evidence}

@@ -209,6 +209,8 @@ def print_answer(result) -> None:
     """The verified answer, then each cited source sentence in its original language."""
     console.print()
     console.print(result.text, highlight=False, markup=False)
+    if result.abstained and result.abstain_reason:
+        console.print(f"[dim]Why: {escape(result.abstain_reason)}.[/]", highlight=False)
     dropped = [c for c in result.claims if not c.supported]
     for claim in dropped:
         console.print(f"[yellow]unsupported:[/] {escape(claim.text)} ({escape(claim.note or '')})", highlight=False)

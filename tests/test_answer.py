@@ -103,12 +103,14 @@ def test_model_abstention_is_localised_and_names_closest_sources(indexed, fake):
     assert result.abstained and result.language == "fr"
     assert result.text.startswith("Les sources ne le disent pas.")
     assert "L’Iran et la Russie renforcent" in result.text
+    assert result.abstain_reason == "the model found no answer in the evidence"
 
 
 def test_unrelated_question_abstains_without_calling_the_model(indexed, fake):
     result = _answerer(indexed, fake).answer("What is the recipe for a good chocolate cake?")
     assert result.abstained and result.text.startswith("The sources do not say.")
     assert fake.chat_requests == []
+    assert result.abstain_reason == "nothing in the indexed articles is close enough to the question"
 
 
 def test_a_source_that_instructs_ai_models_is_flagged_at_ingest_and_set_aside(indexed, fake):
@@ -258,6 +260,7 @@ def test_an_answer_that_only_restates_the_question_is_not_accepted(indexed, fake
     fake.responder = respond
     result = _answerer(indexed, fake).answer("What did Shoigu eat during his visit to Tehran?")
     assert result.abstained, result.text
+    assert result.abstain_reason == "no sentence of the answer is supported by the sources it cites"
 
 
 @pytest.mark.parametrize("reply, accepted", [
@@ -355,3 +358,5 @@ def test_a_true_sentence_that_does_not_give_the_number_or_day_asked_for_is_no_an
     result = _answerer(indexed, fake).answer(question)
     assert result.abstained is not accepted, result.text
     assert result.raw_text.startswith(reply.split("[")[0])  # the model's words were there; the check refused them
+    asked = "number" if question.startswith("How many") else "day"
+    assert result.abstain_reason == ("" if accepted else f"the verified sentences do not give the {asked} the question asks for")

@@ -41,6 +41,9 @@ def test_ingest_sources_search_and_extractive_ask(tmp_path, corpus_copy):
     answer = json.loads(asked.stdout)
     assert not answer["abstained"] and "[1]" in answer["answer"]
     assert any("94" in c["text"] for c in answer["citations"])
+    unrelated = rag("ask", "What is the recipe for a good chocolate cake?", "--llm", "none", data=data)
+    assert "The sources do not say." in unrelated.stdout
+    assert "Why: nothing in the indexed articles is close enough to the question." in unrelated.stdout
 
 
 def test_bad_settings_and_unreachable_services_are_one_line_errors(tmp_path):

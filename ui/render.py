@@ -73,13 +73,15 @@ def claims_html(claims: Iterable, scope: str) -> str:
 
 def answer_html(answer, scope: str) -> str:
     """One answer: its checked sentences, or the abstention, plus how it was produced."""
+    why = ""
     if answer.abstained:
         body = f'<p class="abstained" dir="auto">{esc(answer.text)}</p>'
+        why = f" · why: {esc(answer.abstain_reason)}" if answer.abstain_reason else ""
     else:
         body = f"<p>{claims_html(answer.claims, scope)}</p>"
     seconds = answer.timings_ms.get("total", 0) / 1000
     return (f'<div class="answer" {lang_attrs(answer.language)}>{body}</div>{set_aside_html(answer.set_aside)}'
-            f'<div class="answer-meta">{esc(answer.mode)} · {seconds:.1f} s</div>')
+            f'<div class="answer-meta">{esc(answer.mode)} · {seconds:.1f} s{why}</div>')
 
 
 def set_aside_html(documents) -> str:

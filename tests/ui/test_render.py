@@ -123,6 +123,8 @@ def test_abstention_and_draft_are_shown_as_text():
     root = parse(render.transcript_html([("Who?", abstained)], pending=("Next?", "Draft <b>so far</b> [1]")))
     assert root.xpath("//p[@class='abstained']")[0].text == "The sources do not say."
     assert "Draft <b>so far</b> [1]" in root.xpath("//div[@class='draft']")[0].text_content()
+    why = answer([], [], abstained=True, text="The sources do not say.", abstain_reason="the model found <no> answer")
+    assert "why: the model found <no> answer" in parse(render.answer_html(why, "t0")).xpath("//div[@class='answer-meta']")[0].text_content()
     assert not root.xpath("//div[@class='draft']//a")  # draft markers are not links: the draft is unchecked
 
 
