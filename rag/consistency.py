@@ -249,12 +249,10 @@ _ASKS_RE = {
 }
 _ROUGH_QUANTITY = re.compile(  # "dozens of", "des centaines", "Hunderte", "عشرات": a number without digits
     r"(?<!\w)(?:dozens|hundreds|thousands|millions?|billions?|dizaines|centaines|milliers|milliards?|dutzende|"
-    r"hunderte|tausende|millionen|milliarden?|decenas|cientos|centenares|miles|millones|decine|centinaia|migliaia|"
-    r"milioni|miliardi|десятк\w*|сот\w*|тысяч\w*|миллион\w*|миллиард\w*|"
+    r"hunderte|tausende|millionen|milliarden?|decenas|cientos|centenares|miles\s+de|millones|decine|centinaia|migliaia|"
+    r"milioni|miliardi|десятк\w*|сотн\w*|сотен|тысяч\w*|миллион\w*|миллиард\w*|"
     + "|".join(_ARABIC_CLITIC + _strip_marks(w) for w in ("عشرات", "مئات", "آلاف", "ملايين", "مليون", "مليار")) + r")(?!\w)"
 )
-
-
 _NOT_ASKING = re.compile(r"(?<!\w)in\s+quant[oa]$")  # Italian "in quanto ministro": "as minister"
 
 

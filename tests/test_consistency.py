@@ -35,6 +35,8 @@ def test_questions_that_ask_for_a_number_or_a_day(question, asked):
     ("Des centaines de personnes ont été blessées.", True),
     ("قُتل عشرات الأشخاص.", True),
     ("Schoigu unterzeichnete den Vertrag in Teheran.", False),
+    ("Сотрудничество вышло на новый уровень.", False),  # сотрудничество is not сотни
+    ("Сотни людей погибли.", True),
 ])
 def test_a_number_in_digits_words_or_rough_quantity_answers_how_many(claim, gives):
     assert gives_detail("number", claim, []) is gives
