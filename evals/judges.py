@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag import consistency
+from rag.cite import with_question
 from rag.embeddings import Embedder
 from rag.evidence import VectorCache
 from rag.llm.client import ChatEndpoint, LLMError
@@ -62,7 +63,7 @@ class OfflineJudge:
     def judge(self, claim: str, evidence_texts: Sequence[str], question: str = "") -> Verdict:
         """`question`: the one a terse claim ("94") answers; it is read with the claim, as the verifier
         reads it (rag.cite.is_terse), while the details checked stay the claim's own."""
-        score = self.similarity(f"{question} {claim}" if question else claim, evidence_texts)
+        score = self.similarity(with_question(question, claim) if question else claim, evidence_texts)
         if score < self.threshold:
             return Verdict(False, score, f"similarity {score:.3f} < {self.threshold:.3f}")
         failed = _failed(consistency.check(claim, "\n".join(evidence_texts)), self.checks) if self.checks else []

@@ -98,6 +98,11 @@ def echoes(claim: str, question: str) -> bool:
     return all(w.casefold()[:5] in asked for w in _WORD.findall(claim))
 
 
+def with_question(question: str, claim: str) -> str:
+    """How a terse claim is read: as the statement its question and it make together ("How many ...? 94")."""
+    return f"{question} {claim}"
+
+
 def is_terse(claim: str) -> bool:
     """A few words that state a checkable detail ("94", "Ali Shamkhani", "am Dienstag"). Such an answer
     means nothing alone, so it is compared with the evidence together with the question it answers, and
@@ -120,7 +125,7 @@ def verify_claims(
         return []
     by_number = {ev.n: ev for ev in evidence}
     terse = [bool(question) and is_terse(c.text) for c in claims]
-    claim_vectors = cache.embedder.embed_queries([f"{question} {c.text}" if t else c.text for c, t in zip(claims, terse)])
+    claim_vectors = cache.embedder.embed_queries([with_question(question, c.text) if t else c.text for c, t in zip(claims, terse)])
     matrix = support_scores(claim_vectors, [ev.text for ev in evidence], cache)
     kept = []
     for claim, row, is_short in zip(claims, matrix, terse):

@@ -79,9 +79,7 @@ def details_all_in(claim: str, evidence_texts: Iterable[str], language: str | No
     "94" or "am Dienstag"): every number, name, weekday and month stated is in the evidence, even when the
     evidence names no date at all."""
     evidence = " ".join(evidence_texts)
-    folded_claim, folded_evidence = _strip_marks(claim), _strip_marks(evidence)
-    dates_in = all(extract(folded_claim) <= extract(folded_evidence) for extract in (_weekdays, _months))
-    return dates_in and check(claim, evidence, language).ok
+    return _dates_all_in(_strip_marks(claim), _strip_marks(evidence)) and check(claim, evidence, language).ok
 
 
 # -- numbers -----------------------------------------------------------------------------------------
@@ -213,6 +211,11 @@ def _months(folded: str) -> set[int]:
     return found
 
 
+def _dates_all_in(folded_claim: str, folded_evidence: str) -> bool:
+    """Every weekday and month the claim names is one the evidence names (strict: also when it names none)."""
+    return all(extract(folded_claim) <= extract(folded_evidence) for extract in (_weekdays, _months))
+
+
 def _missing_dates(claim: str, evidence: str) -> list[str]:
     folded_claim, folded_evidence = _strip_marks(claim), _strip_marks(evidence)
     missing = []
@@ -272,9 +275,8 @@ def gives_detail(asked: str, claim: str, evidence_texts: Iterable[str]) -> bool:
     folded = _strip_marks(claim)
     if asked == "number":
         return bool(numbers_in(claim) or spelled_numbers(claim) or _ROUGH_QUANTITY.search(folded))
-    stated = _weekdays(folded) | {-m for m in _months(folded)}
-    evidence = _strip_marks(" ".join(evidence_texts))
-    return bool(stated) and stated <= _weekdays(evidence) | {-m for m in _months(evidence)}
+    states_a_day = bool(_weekdays(folded) or _months(folded))
+    return states_a_day and _dates_all_in(folded, _strip_marks(" ".join(evidence_texts)))
 
 
 # -- names across scripts ----------------------------------------------------------------------------
