@@ -519,7 +519,6 @@ def search_again(name: str, workdir: Path, queries: int) -> dict:
             store = RagContext(settings, embedder=embedder).store
             if store.count() != largest:
                 raise SystemExit(f"{root} holds {store.count()} chunks, not {largest}: run without --search-again")
-            row.pop("search_without_hubs", None)
             row |= measure_search_rows(store, embedder, e5, asks, settings.answer.k)
             row["load_after"] = load_average()
     result["search_again"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "chunks": largest,
