@@ -49,6 +49,12 @@ class EmbedderSettings(BaseModel):
         "search), use (USE multilingual v3, ~20x faster, 16 languages) or openai (any /v1/embeddings endpoint).",
     )
     batch_size: int = Field(16, ge=1, le=2048, description="Texts embedded per call.")
+    sentence_vectors: bool = Field(
+        True,
+        description="Also embed each chunk's sentences (e5-small and e5-small+use), so a question finds the chunk "
+        "holding the one sentence that answers it: ~3 points more hit@1 on XQuAD, ~1.9x the embedding time at "
+        "ingestion. Changing it re-embeds documents at their next ingestion.",
+    )
     threads: int = Field(
         max(1, min(2, os.cpu_count() or 1)), ge=1, le=256, description="CPU threads for local embedders."
     )

@@ -18,16 +18,23 @@ a fixed sample of English questions (XQuAD tuning articles, `fusion_hub_queries.
 `evals.retrieval.write_hub_queries`). English only: a multilingual sample makes hubness mostly mean "close
 to the sample's languages" and loses on every setting. It needs the pool's vectors from Chroma, no ingestion change.
 
+Sentences: a chunk's vector blurs its five or so sentences together, while a question is usually answered
+by one of them. With the chunk's sentence vectors stored beside it (embedded at ingestion, see
+`embedder.sentence_vectors`), a candidate gains SENTENCE_WEIGHT x (its best sentence's cosine - its own
+cosine): the chunk holding the sentence that answers beats a same-topic chunk in a "closer" language. It costs
+a second e5 pass over the text at ingestion (~0.9x the chunks' own embedding time).
+
 XQuAD, held-out articles, hit@1 / hit@5 / MRR (evals/results/retrieval/results.md has everything):
   English questions, paragraphs in 11 languages:   raw 0.72 / 0.92 / 0.80   centred 0.75 / 0.95 / 0.84
-                                                    +hubs 0.78 / 0.97 / 0.86 +sparse 0.79 / 0.96 / 0.87
+                                                    +hubs 0.78 / 0.97 / 0.86 +sentences 0.81 / 0.96 / 0.88
   ar/de/ru/zh questions, same index:                raw 0.40 / 0.71 / 0.54   centred 0.70 / 0.94 / 0.81
-                                                    +hubs 0.72 / 0.96 / 0.82
+                                                    +hubs 0.72 / 0.96 / 0.82 +sentences 0.77 / 0.97 / 0.85
+  e5-small+use, English questions:                  +hubs 0.80 / 0.98 / 0.87 +sentences 0.82 / 0.98 / 0.89
 
 Use at query time, when the index was built with an embedder in `E5_PART_SCALE`:
   1. embed the question and ask Chroma for a pool of candidates larger than k (max(POOL, 2 * k + 4)),
      keeping each one's cosine (1 - distance) and `language` metadata;
-  2. order the candidates by `fuse(...)`, given their vectors too, and keep the first k.
+  2. order the candidates by `fuse(...)`, given their vectors and best sentence cosines too, and keep the first k.
 With any other embedder keep plain cosine order: no means ship for it.
 """
 
@@ -46,6 +53,7 @@ USE_WEIGHT = 0.05  # all tuned on XQuAD articles 0-21
 SPARSE_WEIGHT = 0.5
 HUB_WEIGHT = 0.35  # flat from 0.25 to 0.5 and for 3 to 10 neighbours on the tuning articles
 HUB_NEIGHBOURS = 5
+SENTENCE_WEIGHT = 0.5  # flat from 0.35 to 0.65 on the tuning articles (evals/results/retrieval/experiments.md (f))
 # Candidates to re-score: each one's metadata costs Chroma time (~9 ms for 60 at 100k chunks). Held-out XQuAD
 # scores are the same for 40 as for 50 in every setting; 30 loses 0.007 hit@5 on ar/de/ru/zh questions.
 POOL = 40
@@ -99,17 +107,29 @@ def fuse(
     embedder: str = EMBEDDER,
     passage_vectors: np.ndarray | None = None,
     sparse_cosines: Sequence[float] | None = None,
+    sentence_cosines: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Scores for candidate chunks (higher is better): cosine minus the language offset, minus the share of
-    hubness, plus the sparse term.
+    hubness, plus the best sentence's lead over the whole chunk, plus the sparse term.
 
     `query_vector` is the question's vector from `embedder`; `cosines` and `languages` hold each candidate's
     cosine and chunk language; `passage_vectors` its vector (for hubness; left out when None);
+    `sentence_cosines` its best sentence's cosine (`best_sentence_cosines`; left out when None);
     `sparse_cosines`, if given, its sparse cosines (evaluation only).
     """
-    scores = np.asarray(cosines, dtype=np.float32) - language_offsets(query_vector, languages, embedder)
+    cosines = np.asarray(cosines, dtype=np.float32)
+    scores = cosines - language_offsets(query_vector, languages, embedder)
     if passage_vectors is not None:
         scores = scores - HUB_WEIGHT * hubness(passage_vectors, embedder)
+    if sentence_cosines is not None:
+        scores = scores + SENTENCE_WEIGHT * (np.asarray(sentence_cosines, dtype=np.float32) - cosines)
     if sparse_cosines is not None:
         scores = scores + SPARSE_WEIGHT * np.asarray(sparse_cosines, dtype=np.float32)
     return scores
+
+
+def best_sentence_cosines(query_vector: np.ndarray, sentence_vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """Each candidate's highest cosine between the question and one of its sentences (one array of sentence
+    rows per candidate, from the same embedder as the question)."""
+    q = np.asarray(query_vector, dtype=np.float32)
+    return np.array([float(np.max(np.asarray(rows, dtype=np.float32) @ q)) for rows in sentence_vectors], dtype=np.float32)

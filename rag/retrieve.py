@@ -61,13 +61,13 @@ class Filters:
 
 
 def search(store: VectorStore, embedder: Embedder, query: str, k: int = 5, filters: Filters | None = None, *,
-           penalise_hubs: bool = True) -> list[Hit]:
-    """The k chunks closest to `query` in meaning, in any language (`penalise_hubs`: see VectorStore.query)."""
+           question: bool = True) -> list[Hit]:
+    """The k chunks closest to `query` in meaning, in any language (`question`: see VectorStore.query)."""
     query = query.strip()
     if not query:
         return []
     vector = embedder.embed_queries([query])[0]
-    return store.query(vector, k, where=(filters or Filters()).where(), penalise_hubs=penalise_hubs)
+    return store.query(vector, k, where=(filters or Filters()).where(), question=question)
 
 
 @dataclass

@@ -10,6 +10,7 @@ the index never shows a document half-written.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
@@ -22,7 +23,7 @@ import numpy as np
 
 from rag import fusion
 from rag.config import ChromaSettings, Settings
-from rag.documents import Chunk, Document
+from rag.documents import Chunk, Document, sentence_texts
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,31 @@ class Hit:
     planted_instructions: int = 0  # of the whole document (rag/injection.py); absent from older indexes
 
     def sentence_texts(self) -> list[str]:
-        """The chunk's sentences, cut from the chunk text by their document offsets."""
-        return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
+        return sentence_texts(self.text, self.start, self.sentences)
 
 
 _UNSET = {"source": "", "date": ""}  # Chroma metadata cannot hold None
+SENTENCE_VECTORS = "sentence_vectors"  # chunk metadata key: the chunk's sentence vectors, packed
+
+
+@dataclass
+class EmbeddedDocument:
+    """A document version ready to commit: its chunks, their vectors and, when the embedder keeps them,
+    each chunk's sentence vectors (one row per sentence, rag/fusion.py)."""
+
+    doc: Document
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    sentence_vectors: Sequence[np.ndarray] | None = None
+
+
+def pack_vectors(rows: np.ndarray) -> str:
+    """Rows as float16 in base64: Chroma metadata holds strings, and half precision moves a cosine by < 1e-3."""
+    return base64.b64encode(np.asarray(rows, dtype=np.float16).tobytes()).decode("ascii")
+
+
+def unpack_vectors(packed: str, dim: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(packed), dtype=np.float16).astype(np.float32).reshape(-1, dim)
 _REGISTRY_VECTOR = [1.0]  # the registry is looked up by id only; Chroma still wants a vector
 
 
@@ -257,15 +278,16 @@ class VectorStore:
         return self.chunks.count()
 
     @_reconnecting
-    def query(self, embedding: np.ndarray, k: int, where: dict | None = None, *, penalise_hubs: bool = True) -> list[Hit]:
+    def query(self, embedding: np.ndarray, k: int, where: dict | None = None, *, question: bool = True) -> list[Hit]:
         """Top-k committed chunks (uncommitted versions are filtered out).
 
         With e5-small (alone or inside the e5-small+use vector), a larger pool is re-ranked by
-        language-centred similarity less a share of each candidate's hubness (rag/fusion.py), which stops
-        passages in a language "close" to the question, or close to any question, outranking the one that
-        answers it (`penalise_hubs=False` leaves hubness out: a summary's broad topic wants the passages
-        central to it, which are close to many questions by nature); `Hit.score` stays the plain cosine, the scale the
-        answer thresholds are calibrated on.
+        language-centred similarity (rag/fusion.py), which stops passages in a language "close" to the
+        question outranking the one that answers it. For a `question`, each candidate also pays a share of
+        its hubness and gains its best sentence's lead over the whole chunk (when every candidate has
+        sentence vectors), so the chunk holding the answering sentence wins over one merely close to many
+        questions; `question=False` leaves both out, as a summary's broad topic wants the passages central
+        to it. `Hit.score` stays the plain cosine, the scale the answer thresholds are calibrated on.
         Texts are fetched for the k kept chunks only, and only their documents are checked against the
         registry: at 100k chunks, texts for a pool of 60 cost 23 ms and the registry lookup of the pool's
         documents 29 ms, against ~3 ms each for k = 5 (bench/results/scale-*.md).
@@ -277,13 +299,17 @@ class VectorStore:
             query_embeddings=[np.asarray(embedding, dtype=np.float32).tolist()],
             n_results=pool,
             where=where or None,
-            include=["metadatas", "distances"] + (["embeddings"] if centred and penalise_hubs else []),
+            include=["metadatas", "distances"] + (["embeddings"] if centred and question else []),
         )
         ranked = [(i, m, 1.0 - float(d)) for i, m, d in zip(result["ids"][0], result["metadatas"][0], result["distances"][0])]
         if centred and ranked:
-            vectors = np.asarray(result["embeddings"][0], dtype=np.float32) if penalise_hubs else None
+            vectors = np.asarray(result["embeddings"][0], dtype=np.float32) if question else None
+            packed = [m.get(SENTENCE_VECTORS) for _, m, _ in ranked] if question else [None]
+            sentences = None
+            if all(packed):
+                sentences = fusion.best_sentence_cosines(embedding, [unpack_vectors(p, self.dim) for p in packed])
             scores = fusion.fuse(embedding, [c for _, _, c in ranked], [m["language"] for _, m, _ in ranked], self.embedder_name,
-                                 passage_vectors=vectors)
+                                 passage_vectors=vectors, sentence_cosines=sentences)
             ranked = [ranked[i] for i in np.argsort(-scores, kind="stable")]
         kept, start = [], 0
         while len(kept) < k and start < len(ranked):
@@ -333,30 +359,35 @@ class VectorStore:
     # -- writing ---------------------------------------------------------------------------------
 
     @_reconnecting
-    def write_documents(self, batch: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]], ingested_at: str, replaced: set[str]) -> None:
+    def write_documents(self, batch: Sequence[EmbeddedDocument], ingested_at: str, replaced: set[str]) -> None:
         """Commit new document versions in the crash-safe order described in the module doc.
 
         One call per step for the whole batch (Chroma writes cost ~20 ms each); `replaced` names the
-        documents that had an earlier version whose chunks must go once the new one is committed.
+        documents that had an earlier version whose chunks must go once the new one is committed. A chunk's
+        sentence vectors travel in its own metadata, so they are written and removed with it.
         """
         ids, vectors, texts, metas = [], [], [], []
-        for doc, chunks, rows in batch:
+        for item in batch:
+            doc, chunks = item.doc, item.chunks
             ids += [c.chunk_id(doc.content_hash) for c in chunks]
-            vectors += np.asarray(rows, dtype=np.float32).tolist()
+            vectors += np.asarray(item.vectors, dtype=np.float32).tolist()
             texts += [c.text for c in chunks]
             metas += [_chunk_meta(doc, c) for c in chunks]
+            if item.sentence_vectors is not None:
+                for meta, rows in zip(metas[-len(chunks):], item.sentence_vectors):
+                    meta[SENTENCE_VECTORS] = pack_vectors(rows)
         for start in range(0, len(ids), self._max_batch):
             stop = start + self._max_batch
             self.chunks.upsert(ids=ids[start:stop], embeddings=vectors[start:stop], documents=texts[start:stop], metadatas=metas[start:stop])
         self.registry.upsert(
-            ids=[doc.doc_id for doc, _, _ in batch],
+            ids=[item.doc.doc_id for item in batch],
             embeddings=[_REGISTRY_VECTOR] * len(batch),
-            documents=[doc.text for doc, _, _ in batch],
-            metadatas=[_registry_meta(doc, len(chunks), ingested_at) for doc, chunks, _ in batch],
+            documents=[item.doc.text for item in batch],
+            metadatas=[_registry_meta(item.doc, len(item.chunks), ingested_at) for item in batch],
         )
-        for doc, _, _ in batch:
-            if doc.doc_id in replaced:
-                self.chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.content_hash}}]})
+        for item in batch:
+            if item.doc.doc_id in replaced:
+                self.chunks.delete(where={"$and": [{"doc_id": item.doc.doc_id}, {"content_hash": {"$ne": item.doc.content_hash}}]})
 
     @_reconnecting
     def delete_document(self, doc_id: str) -> None:
@@ -366,11 +397,17 @@ class VectorStore:
 
     @_reconnecting
     def remove_uncommitted(self) -> int:
-        """Delete chunks no committed document owns (left by an interrupted ingestion)."""
-        committed = {doc_id: rec.content_hash for doc_id, rec in self.documents().items()}
+        """Delete chunks no committed document owns (left by an interrupted ingestion).
+
+        Chunk ids name their document and version (`Chunk.chunk_id`), so only ids are read: metadata,
+        with its sentence vectors, would be ~5 KB per chunk."""
+        committed = {doc_id: rec.content_hash[:12] for doc_id, rec in self.documents().items()}
         stale = []
-        for ids, metas, _ in self._pages(self.chunks, ["metadatas"]):
-            stale += [i for i, m in zip(ids, metas) if committed.get(m.get("doc_id")) != m.get("content_hash")]
+        for ids, _, _ in self._pages(self.chunks, []):
+            for chunk_id in ids:
+                doc_id, _, rest = chunk_id.partition(":")  # "<doc_id>:<hash[:12]>:<index>"
+                if committed.get(doc_id) != rest.partition(":")[0]:
+                    stale.append(chunk_id)
         for start in range(0, len(stale), self._max_batch):
             self.chunks.delete(ids=stale[start : start + self._max_batch])
         return len(stale)

@@ -246,7 +246,7 @@ class Summariser:
         screen = not uses_flagged(self.ctx.settings.answer.use_flagged_sources, filters) and any(r.planted_instructions for r in available)
         for language in sorted({r.language for r in available}):
             where = replace(filters, languages=[language]).where()
-            got = self.ctx.store.query(target, 2 * k if screen else k, where=where, penalise_hubs=False)
+            got = self.ctx.store.query(target, 2 * k if screen else k, where=where, question=False)
             if screen:  # flagged documents do not take trusted ones' places; they are kept to be reported
                 got = [h for h in got if not h.planted_instructions][:k] + [h for h in got[:k] if h.planted_instructions]
             for hit in got:

@@ -4,17 +4,21 @@ once it is back, and an index that is never half-written."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from rag import fusion
 from rag.answer import Answerer
 from rag.config import Settings
 from rag.context import RagContext
 from rag.ingest.pipeline import ingest
 from rag.retrieve import search
-from rag.store import StoreError, drop_collections
+from rag.documents import sentence_texts
+from rag.store import SENTENCE_VECTORS, StoreError, drop_collections
 from tests.rag_fixtures import CORPUS, DEFAULT_EMBEDDER, GERMAN, make_context, shared_embedder
 
 QUESTION = "What did Mossad chief David Barnea warn about?"
@@ -137,3 +141,40 @@ def test_uncommitted_chunks_never_take_the_places_of_committed_ones(tmp_path, ch
         after = ctx.store.query(vector, 3)
         assert [h.chunk_id for h in after] == [h.chunk_id for h in before]
         assert [h.text for h in after] == [h.text for h in before] and all(h.text and "uncommitted" not in h.text for h in after)
+
+
+def _expected_order(ctx, vector, k: int, with_sentences: bool) -> list[str]:
+    """The first k chunk ids as rag/fusion.py ranks Chroma's pool, the sentences' vectors embedded afresh."""
+    pool = ctx.store.chunks.query(query_embeddings=[vector.tolist()], n_results=fusion.POOL,
+                                  include=["metadatas", "distances", "embeddings", "documents"])
+    metas, texts = pool["metadatas"][0], pool["documents"][0]
+    best = None
+    if with_sentences:
+        groups = [sentence_texts(t, int(m["start"]), json.loads(m["sentences"])) for m, t in zip(metas, texts)]
+        best = fusion.best_sentence_cosines(vector, [ctx.embedder.embed_passages(g) for g in groups])
+    scores = fusion.fuse(vector, [1.0 - d for d in pool["distances"][0]], [m["language"] for m in metas], ctx.store.embedder_name,
+                         passage_vectors=np.asarray(pool["embeddings"][0]), sentence_cosines=best)
+    return [pool["ids"][0][i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def test_questions_rank_chunks_by_their_best_sentence_too(tmp_path):
+    """A question's candidates gain their best sentence's lead over the whole chunk, from the sentence vectors
+    stored at ingestion; once one candidate has none (ingested before they existed), the pool is ranked
+    without the term rather than unevenly."""
+    ctx = make_context(tmp_path / "data")
+    ingest([CORPUS], ctx.settings, ctx.store, ctx.embedder)
+    questions = ["Who invited the Russian defence minister to Iran?", "How many people died in the bombing in Kerman?",
+                 "What did Mossad chief David Barnea warn about?", "Quand Choïgou est-il arrivé à Téhéran ?"]
+    changed = 0
+    for question in questions:
+        vector = ctx.embedder.embed_queries([question])[0]
+        got = [h.chunk_id for h in ctx.store.query(vector, 5)]
+        assert got == _expected_order(ctx, vector, 5, with_sentences=True), question
+        changed += got != _expected_order(ctx, vector, 5, with_sentences=False)
+    assert changed >= 1  # the term decides some orders here
+
+    assert ctx.store.count() <= fusion.POOL  # every chunk is a candidate
+    vector = ctx.embedder.embed_queries([questions[0]])[0]
+    ctx.store.chunks.update(ids=ctx.store.chunks.get(limit=1)["ids"], metadatas=[{SENTENCE_VECTORS: None}])
+    got = [h.chunk_id for h in ctx.store.query(vector, 5)]
+    assert got == _expected_order(ctx, vector, 5, with_sentences=False) != _expected_order(ctx, vector, 5, with_sentences=True)

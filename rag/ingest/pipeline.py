@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
+from rag import fusion
 from rag.documents import Chunk, Document
 from rag.embeddings import Embedder
 from rag.ingest.chunking import chunk_document
@@ -24,7 +27,7 @@ from rag.ingest.clean import clean_text, find_date, guess_title
 from rag.ingest.language import detect_language
 from rag.ingest.loaders import LoadError, load_bytes, read_source, sidecar_bytes
 from rag.injection import count_instructions
-from rag.store import VectorStore
+from rag.store import EmbeddedDocument, VectorStore
 
 PIPELINE_VERSION = "3"  # bump when cleaning or chunking changes so every document is rebuilt
 
@@ -146,7 +149,14 @@ def _version_hash(path: Path, raw: bytes, settings) -> str:
     digest = hashlib.sha256(raw)
     digest.update(sidecar_bytes(path))
     digest.update(f"|{PIPELINE_VERSION}|{settings.chunk.max_tokens}|{settings.chunk.overlap_sentences}".encode())
+    if keeps_sentence_vectors(settings):
+        digest.update(b"|sentence-vectors")
     return digest.hexdigest()
+
+
+def keeps_sentence_vectors(settings) -> bool:
+    """Whether chunks get sentence vectors: asked for, and the embedder's re-ranking uses them (rag/fusion.py)."""
+    return settings.embedder.sentence_vectors and fusion.centred(settings.embedder.name)
 
 
 def prepare_document(path: Path, data: bytes, content_hash: str, settings) -> tuple[Document, list[Chunk]]:
@@ -208,6 +218,7 @@ def ingest(
     report.outcomes.extend(passed)
     pending: list[_Prepared] = []
     max_bytes = int(settings.ingest.max_file_mb * 1024 * 1024)
+    sentences = keeps_sentence_vectors(settings)
     try:
         for done, path in enumerate(files):
             if progress:
@@ -216,8 +227,8 @@ def ingest(
             if outcome is not None:
                 report.outcomes.append(outcome)
             if sum(len(p.chunks) for p in pending) >= settings.embedder.batch_size:
-                _flush(pending, store, embedder, report)
-        _flush(pending, store, embedder, report)
+                _flush(pending, store, embedder, report, sentences)
+        _flush(pending, store, embedder, report, sentences)
         if progress:
             progress(len(files), len(files), "")
         if prune:
@@ -247,19 +258,37 @@ def _prepare_one(path, settings, by_path, reindex, max_bytes, embedder, pending)
     return None
 
 
-def _flush(pending: list[_Prepared], store: VectorStore, embedder: Embedder, report: IngestReport) -> None:
-    """Embed the pending documents' chunks in one batch, then commit them together."""
+def _flush(pending: list[_Prepared], store: VectorStore, embedder: Embedder, report: IngestReport, sentences: bool) -> None:
+    """Embed the pending documents' chunks (and, with `sentences`, their sentences) in one batch, then commit
+    them together."""
     if not pending:
         return
-    vectors = embedder.embed_passages([c.text for p in pending for c in p.chunks])
+    chunks = [c for p in pending for c in p.chunks]
+    vectors = embedder.embed_passages([c.text for c in chunks])
+    sentence_vectors = embed_sentences(embedder, chunks, vectors) if sentences else None
     batch, offset = [], 0
     for item in pending:
-        batch.append((item.doc, item.chunks, vectors[offset : offset + len(item.chunks)]))
-        offset += len(item.chunks)
+        end = offset + len(item.chunks)
+        batch.append(EmbeddedDocument(item.doc, item.chunks, vectors[offset:end], None if sentence_vectors is None else sentence_vectors[offset:end]))
+        offset = end
     replaced = {item.doc.doc_id for item in pending if item.outcome.status == "updated"}
     store.write_documents(batch, datetime.now(timezone.utc).isoformat(timespec="seconds"), replaced)
     report.outcomes.extend(item.outcome for item in pending)
     pending.clear()
+
+
+def embed_sentences(embedder: Embedder, chunks: list[Chunk], chunk_vectors: np.ndarray) -> list[np.ndarray]:
+    """One row per sentence for each chunk; a one-sentence chunk reuses its own vector."""
+    texts = [c.sentence_texts() for c in chunks]
+    rows = embedder.embed_passages([t for group in texts if len(group) > 1 for t in group])
+    out, offset = [], 0
+    for i, group in enumerate(texts):
+        if len(group) > 1:
+            out.append(rows[offset : offset + len(group)])
+            offset += len(group)
+        else:
+            out.append(chunk_vectors[i : i + 1])
+    return out
 
 
 def _prune(roots: list[Path], committed: dict, store: VectorStore) -> list[FileOutcome]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from rag.ingest.pipeline import IngestReport, ingest
+from rag.ingest.pipeline import IngestReport, ingest, keeps_sentence_vectors
+from rag.store import SENTENCE_VECTORS, unpack_vectors
 
 
 def ingest_paths(ctx, *paths, **kw) -> IngestReport:
@@ -16,8 +18,12 @@ def assert_consistent(ctx, allow_uncommitted: bool = False) -> dict[str, tuple[s
     its committed version (no half documents). Chunks of no committed version are what an interrupted run
     leaves for the next one to delete; searches ignore them, and only `allow_uncommitted` accepts them.
 
+    Each committed chunk carries one vector per sentence when the settings keep sentence vectors, and none
+    otherwise.
+
     Returns file name -> (content hash, chunk texts in order), equal for indexes that hold the same data.
     """
+    sentences = keeps_sentence_vectors(ctx.settings)
     docs = ctx.store.documents()
     assert len({r.path for r in docs.values()}) == len(docs), "two documents for one file"
     got = ctx.store.chunks.get(include=["metadatas", "documents"])
@@ -29,6 +35,11 @@ def assert_consistent(ctx, allow_uncommitted: bool = False) -> dict[str, tuple[s
             uncommitted += 1
             continue
         chunks.setdefault(meta["doc_id"], {})[int(meta["chunk_index"])] = text
+        if sentences:
+            rows = unpack_vectors(meta[SENTENCE_VECTORS], ctx.store.dim)
+            assert len(rows) == len(json.loads(meta["sentences"])), f"{meta['doc_id']}: sentence vectors do not match its sentences"
+        else:
+            assert SENTENCE_VECTORS not in meta
     assert allow_uncommitted or uncommitted == 0, f"{uncommitted} chunks of no committed version"
     for doc_id, record in docs.items():
         assert sorted(chunks.get(doc_id, {})) == list(range(record.chunks)), f"{record.path}: chunks missing"

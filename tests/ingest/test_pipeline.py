@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+
+from rag.config import Settings
+from rag.context import RagContext
+from rag.documents import sentence_texts
 from rag.retrieve import Filters, search
+from rag.store import SENTENCE_VECTORS, unpack_vectors
 from tests.ingest.index_checks import assert_consistent, ingest_paths
-from tests.rag_fixtures import ARABIC, CORPUS, FRENCH, GERMAN, make_context
+from tests.rag_fixtures import ARABIC, CORPUS, DEFAULT_EMBEDDER, FRENCH, GERMAN, make_context, shared_embedder
 
 
 def test_seed_corpus_is_searchable_across_languages(tmp_path, corpus_copy):
@@ -110,3 +117,27 @@ def test_client_server_mode_against_chroma_run(tmp_path, corpus_copy, chroma_ser
     assert FRENCH in [Path(h.path).stem for h in hits]
     assert ingest_paths(ctx, corpus_copy).count("unchanged") == 3
     assert_consistent(ctx)
+
+
+def test_chunks_keep_their_sentences_vectors_and_turning_them_off_re_embeds(tmp_path, corpus_copy):
+    """With the default e5 embedder every chunk carries one vector per sentence, the sentence's own passage
+    vector (kept in half precision); with `sentence_vectors` off the next ingestion re-embeds every document
+    and none keeps them."""
+    ctx = make_context(tmp_path / "data")
+    ingest_paths(ctx, corpus_copy)
+    assert_consistent(ctx)
+    got = ctx.store.chunks.get(include=["metadatas", "documents"], limit=8)
+    several = 0
+    for meta, text in zip(got["metadatas"], got["documents"]):
+        sentences = sentence_texts(text, int(meta["start"]), json.loads(meta["sentences"]))
+        stored = unpack_vectors(meta[SENTENCE_VECTORS], ctx.store.dim)
+        np.testing.assert_allclose(stored, ctx.embedder.embed_passages(sentences), atol=2e-3)
+        several += len(sentences) > 1
+    assert several >= 4  # not only one-sentence chunks, which reuse the chunk's vector
+
+    off = RagContext(Settings(data_dir=tmp_path / "data", embedder={"name": DEFAULT_EMBEDDER, "sentence_vectors": False}),
+                     embedder=shared_embedder(DEFAULT_EMBEDDER))
+    report = ingest_paths(off, corpus_copy)
+    assert report.count("updated") == 3
+    assert_consistent(off)  # and no chunk keeps sentence vectors
+    assert search(off.store, off.embedder, "What did Mossad chief David Barnea warn about?", k=3)
