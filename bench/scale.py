@@ -72,8 +72,9 @@ from rag.documents import Chunk, Document
 from rag.embeddings import Embedder, make_embedder
 from rag.ingest.chunking import chunk_document, split_sentences
 from rag.ingest.clean import guess_title
+from rag.ingest.pipeline import embed_sentences, keeps_sentence_vectors
 from rag.retrieve import search
-from rag.store import VectorStore
+from rag.store import EmbeddedDocument, VectorStore
 from rag.tokens import count_tokens
 
 CHUNK_TOKENS = 220  # the default chunk budget (ChunkSettings.max_tokens)
@@ -226,13 +227,15 @@ def _texts(batch) -> list[str]:
     return [c.text for _, chunks in batch for c in chunks]
 
 
-def embed(embedder: Embedder, plan: list, folder: Path, log=sys.stderr) -> list[dict]:
-    """Embed every batch not embedded yet; vectors go to `folder/<batch>.npy`, timings to `folder/embed.jsonl`
-    (returned, one row per batch).
+def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys.stderr) -> list[dict]:
+    """Embed every batch not embedded yet; vectors go to `folder/<batch>.npy` (with `sentences`, each chunk's
+    sentence vectors to `folder/<batch>.sentences.npz`, as the ingestion pipeline makes them), timings to
+    `folder/embed.jsonl` (returned, one row per batch; `s` covers both).
 
     A batch counts once its line is in embed.jsonl (written after its vectors), so a killed run loses at
     most the batch in flight. A batch whose texts differ from the journal's (the last, cut short by a
-    smaller size) is embedded again; the later line wins.
+    smaller size) is embedded again; the later line wins. A batch embedded without sentence vectors by an
+    earlier run gets only those.
     """
     folder.mkdir(parents=True, exist_ok=True)
     journal = folder / "embed.jsonl"
@@ -249,15 +252,25 @@ def embed(embedder: Embedder, plan: list, folder: Path, log=sys.stderr) -> list[
         for b, batch in enumerate(plan):
             texts = _texts(batch)
             digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-            if b in done and done[b]["sha"] == digest:
+            previous = done.get(b) if b in done and done[b]["sha"] == digest else None
+            if previous and (not sentences or "sentence_s" in previous):
                 continue
-            t0 = time.perf_counter()
-            vectors = embedder.embed_passages(texts)
-            seconds = time.perf_counter() - t0
-            np.save(folder / f"{b:05d}.npy", vectors)
+            if previous:
+                vectors, seconds = np.load(folder / f"{b:05d}.npy"), previous["s"]
+            else:
+                t0 = time.perf_counter()
+                vectors = embedder.embed_passages(texts)
+                seconds = time.perf_counter() - t0
+                np.save(folder / f"{b:05d}.npy", vectors)
             row = {"batch": b, "chunks": len(texts), "tokens": sum(c.token_count for _, cs in batch for c in cs),
                    "s": round(seconds, 4), "sha": digest, "load1": round(os.getloadavg()[0], 2),
                    "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            if sentences:
+                t0 = time.perf_counter()
+                rows = embed_sentences(embedder, [c for _, cs in batch for c in cs], vectors)
+                row["sentence_s"] = round(time.perf_counter() - t0, 4)
+                row["s"] = round(seconds + row["sentence_s"], 4)
+                np.savez(folder / f"{b:05d}.sentences.npz", rows=np.vstack(rows), counts=[len(r) for r in rows])
             out.write(json.dumps(row) + "\n")
             out.flush()
             done[b], new = row, new + len(texts)
@@ -269,6 +282,15 @@ def embed(embedder: Embedder, plan: list, folder: Path, log=sys.stderr) -> list[
                 print(f"[embed {embedder.name}] {covered}/{total} chunks, {rate:.2f} chunks/s this run, "
                       f"ETA {(total - covered) / rate / 60:.0f} min, load {os.getloadavg()[0]:.2f}", file=log, flush=True)
     return [done[b] for b in range(len(plan))]
+
+
+def _sentence_rows(folder: Path, b: int) -> list[np.ndarray] | None:
+    """Batch b's sentence vectors per chunk, or None when this embedder keeps none."""
+    path = folder / f"{b:05d}.sentences.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as saved:
+        return np.split(saved["rows"], np.cumsum(saved["counts"])[:-1])
 
 
 def _throughput(rows: list[dict]) -> dict:
@@ -338,17 +360,17 @@ def questions_mix(count: int) -> list[str]:
 def measure_search(store: VectorStore, embedder: Embedder, asks: list[str], k: int,
                    variants: tuple[bool, ...] = (True,)) -> list[dict]:
     """p50/p95 of `search` and of its parts over `asks` minus the warm-up, and the first query on its own,
-    for each `penalise_hubs` variant. Variants take turns on every question, in alternating order, so
+    for each `question` variant (see VectorStore.query). Variants take turns on every question, in alternating order, so
     that a slow spell of this shared machine falls on all of them alike."""
     laps: dict[str, float] = {}
     rows: list[list[dict]] = [[] for _ in variants]
     with _instrumented(store, embedder, laps) as timed:
-        for i, question in enumerate(asks):
+        for i, ask in enumerate(asks):
             for v in (range(len(variants)) if i % 2 == 0 else reversed(range(len(variants)))):
                 laps.clear()
                 started = time.perf_counter()
-                if not search(store, timed, question, k, penalise_hubs=variants[v]):
-                    raise RuntimeError(f"no hits for {question!r}")
+                if not search(store, timed, ask, k, question=variants[v]):
+                    raise RuntimeError(f"no hits for {ask!r}")
                 total = (time.perf_counter() - started) * 1000
                 rows[v].append({"total": total, **laps, "other": total - sum(laps.values())})
     return [_search_stats(variant_rows) for variant_rows in rows]
@@ -362,9 +384,9 @@ def _search_stats(rows: list[dict]) -> dict:
 
 
 def measure_search_rows(store: VectorStore, embedder: Embedder, e5: Embedder | None, asks: list[str], k: int) -> dict:
-    """A size's search measurements: the product's `search`; for an embedder the hubness share applies to,
-    the same questions without it, in turns (its cost, measured in one run); e5-small's estimate on
-    another embedder's index."""
+    """A size's search measurements: the product's `search`; for an embedder whose candidates are re-ranked
+    for questions (hubness share, sentence term), the same questions without that, in turns (its cost,
+    measured in one run); e5-small's estimate on another embedder's index."""
     if fusion.centred(embedder.name):
         with_hubs, without = measure_search(store, embedder, asks, k, variants=(True, False))
         row = {"search": with_hubs, "search_without_hubs": without}
@@ -430,11 +452,12 @@ def index_and_search(mode: str, embedder: Embedder, plan: list, embed_rate: floa
             reset_peak_rss(server.proc.pid)
         pending, rows, written, write_s = sorted(sizes), [], 0, 0.0
         for b, batch in enumerate(plan):
-            matrix = np.load(vectors / f"{b:05d}.npy")
+            matrix, sentence_rows = np.load(vectors / f"{b:05d}.npy"), _sentence_rows(vectors, b)
             docs, offset = [], 0
             for doc, chunks in batch:
-                docs.append((doc, chunks, matrix[offset : offset + len(chunks)]))
-                offset += len(chunks)
+                end = offset + len(chunks)
+                docs.append(EmbeddedDocument(doc, chunks, matrix[offset:end], None if sentence_rows is None else sentence_rows[offset:end]))
+                offset = end
             started = time.perf_counter()
             store.write_documents(docs, datetime.now(timezone.utc).isoformat(timespec="seconds"), set())
             write_s += time.perf_counter() - started
@@ -465,12 +488,15 @@ def index_and_search(mode: str, embedder: Embedder, plan: list, embed_rate: floa
 # -- report ---------------------------------------------------------------------------------------
 
 
-def _retime(embedder: Embedder, sample: list) -> dict:
-    """Embed the sample's batches again: embedding measured in the same run (and load) as the writes."""
+def _retime(embedder: Embedder, sample: list, sentences: bool) -> dict:
+    """Embed the sample's batches (and their sentences) again: embedding measured in the same run (and load)
+    as the writes."""
     load_before = load_average()
     started = time.perf_counter()
     for batch in sample:
-        embedder.embed_passages(_texts(batch))
+        vectors = embedder.embed_passages(_texts(batch))
+        if sentences:
+            embed_sentences(embedder, [c for _, cs in batch for c in cs], vectors)
     seconds = time.perf_counter() - started
     chunks = sum(len(_texts(batch)) for batch in sample)
     return {"chunks": chunks, "seconds": round(seconds, 1), "chunks_per_s": round(chunks / seconds, 2),
@@ -485,14 +511,15 @@ def run(sizes: list[int], embedder_name: str, modes: list[str], queries: int, wo
     docs = corpus(max(sizes))
     plan = batches(docs, settings.embedder.batch_size)
     vectors = workdir / f"vectors-{embedder.name}"
-    embedded = embed(embedder, plan, vectors)
-    retimed = _retime(embedder, plan[: max(1, EMBED_SAMPLE // settings.embedder.batch_size)])
+    sentences = keeps_sentence_vectors(settings)
+    embedded = embed(embedder, plan, vectors, sentences)
+    retimed = _retime(embedder, plan[: max(1, EMBED_SAMPLE // settings.embedder.batch_size)], sentences)
     e5 = make_embedder(Settings(embedder={"name": fusion.EMBEDDER})) if not fusion.centred(embedder.name) else None
     asks = questions_mix(WARMUP + queries)
     order = sorted(modes, key=lambda mode: mode != "server")  # embedded Chroma stays in this process's memory afterwards
     rows = [row for mode in order for row in index_and_search(mode, embedder, plan, retimed["chunks_per_s"], vectors, sizes, asks, workdir, e5)]
     chunks = [c for _, cs in docs for c in cs]
-    return {"embedder": embedder.name, "dim": embedder.dim, "embedder_threads": settings.embedder.threads,
+    return {"embedder": embedder.name, "dim": embedder.dim, "sentence_vectors": sentences, "embedder_threads": settings.embedder.threads,
             "batch_size": settings.embedder.batch_size, "k": settings.answer.k, "queries": queries,
             "corpus": {"chunks": len(chunks), "documents": len(docs), "languages": len(LANGUAGES),
                        "mean_tokens": round(sum(c.token_count for c in chunks) / len(chunks), 1),
@@ -560,8 +587,10 @@ def markdown(result: dict) -> str:
                      f"{s['first_ms']} | {r['load_after'][0]} |")
     without = [r for r in result["sizes"] if "search_without_hubs" in r]
     if without:
-        lines += ["", ("The hubness share's cost, measured in the same run: every question is also searched without it, "
-                       "in turns (Chroma then returns no vectors with the pool, and the fusion computes no hubness), ms:"), "",
+        lines += ["", ("The question re-ranking's cost (hubness share and, with sentence vectors, the best-sentence term), "
+                       "measured in the same run: every question is also searched without it, in turns (Chroma then returns "
+                       "no vectors with the pool, and the fusion computes neither; the sentence vectors travel in the pool's "
+                       "metadata either way), ms:"), "",
                   "| mode | chunks | p50 with / without | p95 with / without | Chroma query p50 with / without | fusion p50 with / without |",
                   "|---|---|---|---|---|---|"]
         for r in without:
