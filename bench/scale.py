@@ -230,7 +230,7 @@ def _texts(batch) -> list[str]:
 def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys.stderr) -> list[dict]:
     """Embed every batch not embedded yet; vectors go to `folder/<batch>.npy` (with `sentences`, each chunk's
     sentence vectors to `folder/<batch>.sentences.npz`, as the ingestion pipeline makes them), timings to
-    `folder/embed.jsonl` (returned, one row per batch; `s` covers both).
+    `folder/embed.jsonl` (returned, one row per batch: `s` for the chunks, `sentence_s` for their sentences).
 
     A batch counts once its line is in embed.jsonl (written after its vectors), so a killed run loses at
     most the batch in flight. A batch whose texts differ from the journal's (the last, cut short by a
@@ -255,28 +255,28 @@ def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys
             previous = done.get(b) if b in done and done[b]["sha"] == digest else None
             if previous and (not sentences or "sentence_s" in previous):
                 continue
-            if previous:
-                vectors, seconds = np.load(folder / f"{b:05d}.npy"), previous["s"]
+            if previous:  # its chunk vectors, timing and load stay as the earlier run measured them
+                vectors, row = np.load(folder / f"{b:05d}.npy"), dict(previous)
             else:
                 t0 = time.perf_counter()
                 vectors = embedder.embed_passages(texts)
                 seconds = time.perf_counter() - t0
                 np.save(folder / f"{b:05d}.npy", vectors)
-            row = {"batch": b, "chunks": len(texts), "tokens": sum(c.token_count for _, cs in batch for c in cs),
-                   "s": round(seconds, 4), "sha": digest, "load1": round(os.getloadavg()[0], 2),
-                   "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                row = {"batch": b, "chunks": len(texts), "tokens": sum(c.token_count for _, cs in batch for c in cs),
+                       "s": round(seconds, 4), "sha": digest, "load1": round(os.getloadavg()[0], 2),
+                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             if sentences:
                 t0 = time.perf_counter()
                 rows = embed_sentences(embedder, [c for _, cs in batch for c in cs], vectors)
-                row["sentence_s"] = round(time.perf_counter() - t0, 4)
-                row["s"] = round(seconds + row["sentence_s"], 4)
+                row |= {"sentence_s": round(time.perf_counter() - t0, 4), "sentence_load1": round(os.getloadavg()[0], 2),
+                        "sentence_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
                 np.savez(folder / f"{b:05d}.sentences.npz", rows=np.vstack(rows), counts=[len(r) for r in rows])
             out.write(json.dumps(row) + "\n")
             out.flush()
             done[b], new = row, new + len(texts)
             if time.perf_counter() - last_report > 60:
                 last_report = time.perf_counter()
-                covered = sum(r["chunks"] for r in done.values())
+                covered = sum(r["chunks"] for r in done.values() if not sentences or "sentence_s" in r)
                 total = sum(len(_texts(x)) for x in plan)
                 rate = new / (last_report - started)
                 print(f"[embed {embedder.name}] {covered}/{total} chunks, {rate:.2f} chunks/s this run, "
@@ -294,12 +294,18 @@ def _sentence_rows(folder: Path, b: int) -> list[np.ndarray] | None:
 
 
 def _throughput(rows: list[dict]) -> dict:
-    seconds = sum(r["s"] for r in rows)
-    chunks, tokens = sum(r["chunks"] for r in rows), sum(r["tokens"] for r in rows)
-    loads = [r["load1"] for r in rows]
-    return {"chunks": chunks, "seconds": round(seconds, 1), "chunks_per_s": round(chunks / seconds, 2),
-            "tokens_per_s": round(tokens / seconds, 1), "mean_tokens_per_chunk": round(tokens / chunks, 1),
-            "load1_min_max": [min(loads), max(loads)], "from": rows[0]["at"], "to": rows[-1]["at"]}
+    """Chunks/s over the whole plan, the chunks' own embedding plus, when kept, their sentences' (`sentences`:
+    that part's seconds, time span and load, as the run that embedded them measured it)."""
+    chunks, tokens, chunk_s = sum(r["chunks"] for r in rows), sum(r["tokens"] for r in rows), sum(r["s"] for r in rows)
+    out = {"chunks": chunks, "seconds": round(chunk_s, 1), "chunks_per_s": round(chunks / chunk_s, 2),
+           "tokens_per_s": round(tokens / chunk_s, 1), "mean_tokens_per_chunk": round(tokens / chunks, 1),
+           "load1_min_max": [min(r["load1"] for r in rows), max(r["load1"] for r in rows)], "from": rows[0]["at"], "to": rows[-1]["at"]}
+    if "sentence_s" in rows[0]:
+        sentence_s = sum(r["sentence_s"] for r in rows)
+        out["sentences"] = {"seconds": round(sentence_s, 1), "chunks_per_s_with_sentences": round(chunks / (chunk_s + sentence_s), 2),
+                            "load1_min_max": [min(r["sentence_load1"] for r in rows), max(r["sentence_load1"] for r in rows)],
+                            "from": min(r["sentence_at"] for r in rows), "to": max(r["sentence_at"] for r in rows)}
+    return out
 
 
 # -- writing and searching ---------------------------------------------------------------------------
@@ -492,15 +498,19 @@ def _retime(embedder: Embedder, sample: list, sentences: bool) -> dict:
     """Embed the sample's batches (and their sentences) again: embedding measured in the same run (and load)
     as the writes."""
     load_before = load_average()
-    started = time.perf_counter()
+    chunk_s = sentence_s = 0.0
     for batch in sample:
+        started = time.perf_counter()
         vectors = embedder.embed_passages(_texts(batch))
+        chunk_s += time.perf_counter() - started
         if sentences:
+            started = time.perf_counter()
             embed_sentences(embedder, [c for _, cs in batch for c in cs], vectors)
-    seconds = time.perf_counter() - started
+            sentence_s += time.perf_counter() - started
+    seconds = chunk_s + sentence_s
     chunks = sum(len(_texts(batch)) for batch in sample)
-    return {"chunks": chunks, "seconds": round(seconds, 1), "chunks_per_s": round(chunks / seconds, 2),
-            "load_before": load_before, "load_after": load_average()}
+    return {"chunks": chunks, "seconds": round(seconds, 1), "chunk_s": round(chunk_s, 1), "sentence_s": round(sentence_s, 1),
+            "chunks_per_s": round(chunks / seconds, 2), "load_before": load_before, "load_after": load_average()}
 
 
 def run(sizes: list[int], embedder_name: str, modes: list[str], queries: int, workdir: Path) -> dict:
@@ -566,9 +576,13 @@ def markdown(result: dict) -> str:
              "## Ingest", "",
              (f"Embedding ({result['embedder']}, `embed_passages`): all {emb['chunks']:,} chunks in {emb['seconds']} s = "
               f"**{emb['chunks_per_s']} chunks/s** ({emb['tokens_per_s']} tokens/s), measured {emb['from']} to {emb['to']} "
-              f"(load1 {emb['load1_min_max'][0]}-{emb['load1_min_max'][1]}; kept in the work directory and reused). "
-              f"The first {again['chunks']} chunks embedded again in this run, under the load of the writes below: "
-              f"{again['seconds']} s = **{again['chunks_per_s']} chunks/s** (load {again['load_before']} -> {again['load_after']}); "
+              f"(load1 {emb['load1_min_max'][0]}-{emb['load1_min_max'][1]})"
+              + (f"; their sentences in {sent['seconds']} s more, measured {sent['from']} to {sent['to']} (load1 {sent['load1_min_max'][0]}-"
+                 f"{sent['load1_min_max'][1]}): **{sent['chunks_per_s_with_sentences']} chunks/s** with them" if (sent := emb.get("sentences")) else "")
+              + f" (kept in the work directory and reused). The first {again['chunks']} chunks embedded again in this run, under the "
+              f"load of the writes below: {again['seconds']} s"
+              + (f" (chunks {again['chunk_s']} s + their sentences {again['sentence_s']} s)" if again.get("sentence_s") else "")
+              + f" = **{again['chunks_per_s']} chunks/s** (load {again['load_before']} -> {again['load_after']}); "
               "ingest chunks/s combines that rate with the writes."), "",
              "| mode | chunks | Chroma write s | write chunks/s | ingest chunks/s (embedding + write) | process peak RSS MB (before store) | server peak RSS MB | disk MB |",
              "|---|---|---|---|---|---|---|---|"]

@@ -22,14 +22,14 @@ Sentences: a chunk's vector blurs its five or so sentences together, while a que
 by one of them. With the chunk's sentence vectors stored beside it (embedded at ingestion, see
 `embedder.sentence_vectors`), a candidate gains SENTENCE_WEIGHT x (its best sentence's cosine - its own
 cosine): the chunk holding the sentence that answers beats a same-topic chunk in a "closer" language. It costs
-a second e5 pass over the text at ingestion (~0.9x the chunks' own embedding time).
+a second e5 pass over the text at ingestion (~0.8-0.9x the chunks' own embedding time).
 
 XQuAD, held-out articles, hit@1 / hit@5 / MRR (evals/results/retrieval/results.md has everything):
   English questions, paragraphs in 11 languages:   raw 0.72 / 0.92 / 0.80   centred 0.75 / 0.95 / 0.84
-                                                    +hubs 0.78 / 0.97 / 0.86 +sentences 0.81 / 0.96 / 0.88
+                                                    +hubs 0.78 / 0.97 / 0.86 +sentences 0.807 / 0.963 / 0.876
   ar/de/ru/zh questions, same index:                raw 0.40 / 0.71 / 0.54   centred 0.70 / 0.94 / 0.81
-                                                    +hubs 0.72 / 0.96 / 0.82 +sentences 0.77 / 0.97 / 0.85
-  e5-small+use, English questions:                  +hubs 0.80 / 0.98 / 0.87 +sentences 0.82 / 0.98 / 0.89
+                                                    +hubs 0.72 / 0.96 / 0.82 +sentences 0.767 / 0.966 / 0.852
+  e5-small+use, English questions:                  +hubs 0.80 / 0.98 / 0.87 +sentences 0.824 / 0.975 / 0.885
 
 Use at query time, when the index was built with an embedder in `E5_PART_SCALE`:
   1. embed the question and ask Chroma for a pool of candidates larger than k (max(POOL, 2 * k + 4)),

@@ -72,6 +72,7 @@ class Hit:
 
 
 _UNSET = {"source": "", "date": ""}  # Chroma metadata cannot hold None
+_REGISTRY_VECTOR = [1.0]  # the registry is looked up by id only; Chroma still wants a vector
 SENTENCE_VECTORS = "sentence_vectors"  # chunk metadata key: the chunk's sentence vectors, packed
 
 
@@ -93,7 +94,6 @@ def pack_vectors(rows: np.ndarray) -> str:
 
 def unpack_vectors(packed: str, dim: int) -> np.ndarray:
     return np.frombuffer(base64.b64decode(packed), dtype=np.float16).astype(np.float32).reshape(-1, dim)
-_REGISTRY_VECTOR = [1.0]  # the registry is looked up by id only; Chroma still wants a vector
 
 
 def date_key(date: str | None) -> int:
@@ -304,9 +304,9 @@ class VectorStore:
         ranked = [(i, m, 1.0 - float(d)) for i, m, d in zip(result["ids"][0], result["metadatas"][0], result["distances"][0])]
         if centred and ranked:
             vectors = np.asarray(result["embeddings"][0], dtype=np.float32) if question else None
-            packed = [m.get(SENTENCE_VECTORS) for _, m, _ in ranked] if question else [None]
+            packed = [m.get(SENTENCE_VECTORS) for _, m, _ in ranked]
             sentences = None
-            if all(packed):
+            if question and all(packed):
                 sentences = fusion.best_sentence_cosines(embedding, [unpack_vectors(p, self.dim) for p in packed])
             scores = fusion.fuse(embedding, [c for _, _, c in ranked], [m["language"] for _, m, _ in ranked], self.embedder_name,
                                  passage_vectors=vectors, sentence_cosines=sentences)
@@ -372,10 +372,10 @@ class VectorStore:
             ids += [c.chunk_id(doc.content_hash) for c in chunks]
             vectors += np.asarray(item.vectors, dtype=np.float32).tolist()
             texts += [c.text for c in chunks]
-            metas += [_chunk_meta(doc, c) for c in chunks]
-            if item.sentence_vectors is not None:
-                for meta, rows in zip(metas[-len(chunks):], item.sentence_vectors):
-                    meta[SENTENCE_VECTORS] = pack_vectors(rows)
+            chunk_metas = [_chunk_meta(doc, c) for c in chunks]
+            for meta, rows in zip(chunk_metas, item.sentence_vectors or []):
+                meta[SENTENCE_VECTORS] = pack_vectors(rows)
+            metas += chunk_metas
         for start in range(0, len(ids), self._max_batch):
             stop = start + self._max_batch
             self.chunks.upsert(ids=ids[start:stop], embeddings=vectors[start:stop], documents=texts[start:stop], metadatas=metas[start:stop])
