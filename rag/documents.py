@@ -39,17 +39,9 @@ class Chunk:
     language: str
     token_count: int
 
-    def sentence_texts(self) -> list[str]:
-        return sentence_texts(self.text, self.start, self.sentences)
-
     def chunk_id(self, content_hash: str) -> str:
         """Ids carry the content hash so a new version never overwrites the committed one in place."""
         return f"{self.doc_id}:{content_hash[:12]}:{self.index}"
-
-
-def sentence_texts(chunk_text: str, chunk_start: int, sentences: list[tuple[int, int]]) -> list[str]:
-    """A chunk's sentences, cut from the chunk text by their document offsets."""
-    return [chunk_text[s - chunk_start : e - chunk_start] for s, e in sentences]
 
 
 def sha256_bytes(data: bytes) -> str:

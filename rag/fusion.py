@@ -21,15 +21,17 @@ to the sample's languages" and loses on every setting. It needs the pool's vecto
 Sentences: a chunk's vector blurs its five or so sentences together, while a question is usually answered
 by one of them. With the chunk's sentence vectors stored beside it (embedded at ingestion, see
 `embedder.sentence_vectors`), a candidate gains SENTENCE_WEIGHT x (its best sentence's cosine - its own
-cosine): the chunk holding the sentence that answers beats a same-topic chunk in a "closer" language. It costs
-a second e5 pass over the text at ingestion (~0.8-0.9x the chunks' own embedding time).
+cosine): the chunk holding the sentence that answers beats a same-topic chunk in a "closer" language.
+Sentences over SENTENCE_TOKENS are cut into clauses first (rag.ingest.pipeline.sentence_units), or a chunk
+made of one long sentence (common in Arabic news) would never gain while chunks of many short sentences
+gain by chance. It costs a second e5 pass over the text at ingestion (~0.9x the chunks' own embedding time).
 
 XQuAD, held-out articles, hit@1 / hit@5 / MRR (evals/results/retrieval/results.md has everything):
   English questions, paragraphs in 11 languages:   raw 0.72 / 0.92 / 0.80   centred 0.75 / 0.95 / 0.84
-                                                    +hubs 0.78 / 0.97 / 0.86 +sentences 0.807 / 0.963 / 0.876
+                                                    +hubs 0.78 / 0.97 / 0.86 +sentences 0.816 / 0.980 / 0.882
   ar/de/ru/zh questions, same index:                raw 0.40 / 0.71 / 0.54   centred 0.70 / 0.94 / 0.81
-                                                    +hubs 0.72 / 0.96 / 0.82 +sentences 0.767 / 0.966 / 0.852
-  e5-small+use, English questions:                  +hubs 0.80 / 0.98 / 0.87 +sentences 0.824 / 0.975 / 0.885
+                                                    +hubs 0.72 / 0.96 / 0.82 +sentences 0.758 / 0.965 / 0.846
+  e5-small+use, English questions:                  +hubs 0.80 / 0.98 / 0.87 +sentences 0.807 / 0.988 / 0.879
 
 Use at query time, when the index was built with an embedder in `E5_PART_SCALE`:
   1. embed the question and ask Chroma for a pool of candidates larger than k (max(POOL, 2 * k + 4)),
@@ -53,7 +55,8 @@ USE_WEIGHT = 0.05  # all tuned on XQuAD articles 0-21
 SPARSE_WEIGHT = 0.5
 HUB_WEIGHT = 0.35  # flat from 0.25 to 0.5 and for 3 to 10 neighbours on the tuning articles
 HUB_NEIGHBOURS = 5
-SENTENCE_WEIGHT = 0.5  # flat from 0.35 to 0.65 on the tuning articles (evals/results/retrieval/experiments.md (f))
+SENTENCE_WEIGHT = 0.35  # with SENTENCE_TOKENS, tuned on the tuning articles (evals/results/retrieval/experiments.md (f))
+SENTENCE_TOKENS = 64  # sentences longer than this (cl100k tokens) are cut into clauses for their vectors
 # Candidates to re-score: each one's metadata costs Chroma time (~9 ms for 60 at 100k chunks). Held-out XQuAD
 # scores are the same for 40 as for 50 in every setting; 30 loses 0.007 hit@5 on ar/de/ru/zh questions.
 POOL = 40

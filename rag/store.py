@@ -23,7 +23,7 @@ import numpy as np
 
 from rag import fusion
 from rag.config import ChromaSettings, Settings
-from rag.documents import Chunk, Document, sentence_texts
+from rag.documents import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ class Hit:
     planted_instructions: int = 0  # of the whole document (rag/injection.py); absent from older indexes
 
     def sentence_texts(self) -> list[str]:
-        return sentence_texts(self.text, self.start, self.sentences)
+        """The chunk's sentences, cut from the chunk text by their document offsets."""
+        return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
 
 
 _UNSET = {"source": "", "date": ""}  # Chroma metadata cannot hold None

@@ -15,9 +15,8 @@ from rag import fusion
 from rag.answer import Answerer
 from rag.config import Settings
 from rag.context import RagContext
-from rag.ingest.pipeline import ingest
+from rag.ingest.pipeline import ingest, sentence_units
 from rag.retrieve import search
-from rag.documents import sentence_texts
 from rag.store import SENTENCE_VECTORS, StoreError, drop_collections
 from tests.rag_fixtures import CORPUS, DEFAULT_EMBEDDER, GERMAN, make_context, shared_embedder
 
@@ -150,7 +149,7 @@ def _expected_order(ctx, vector, k: int, with_sentences: bool) -> list[str]:
     metas, texts = pool["metadatas"][0], pool["documents"][0]
     best = None
     if with_sentences:
-        groups = [sentence_texts(t, int(m["start"]), json.loads(m["sentences"])) for m, t in zip(metas, texts)]
+        groups = [sentence_units(t, int(m["start"]), json.loads(m["sentences"])) for m, t in zip(metas, texts)]
         best = fusion.best_sentence_cosines(vector, [ctx.embedder.embed_passages(g) for g in groups])
     scores = fusion.fuse(vector, [1.0 - d for d in pool["distances"][0]], [m["language"] for m in metas], ctx.store.embedder_name,
                          passage_vectors=np.asarray(pool["embeddings"][0]), sentence_cosines=best)

@@ -257,3 +257,9 @@ def _chunk_language(text: str, default: str, detect: Callable[[str], str] | None
     if detect is None or sum(ch.isalpha() for ch in text) < 40:
         return default
     return detect(text)
+
+
+def short_units(text: str, spans: list[tuple[int, int]], max_tokens: int) -> list[tuple[int, int]]:
+    """The spans, each over `max_tokens` cut at clause marks, then spaces (as over-long sentences are cut for
+    chunks): units of comparable length whatever the language's sentence habits."""
+    return [piece for s, e in spans for piece in (_split_long(text, s, e, max_tokens, 0) if count_tokens(text[s:e]) > max_tokens else [(s, e)])]

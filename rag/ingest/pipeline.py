@@ -12,7 +12,7 @@ import errno
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +22,7 @@ import numpy as np
 from rag import fusion
 from rag.documents import Chunk, Document
 from rag.embeddings import Embedder
-from rag.ingest.chunking import chunk_document
+from rag.ingest.chunking import chunk_document, short_units
 from rag.ingest.clean import clean_text, find_date, guess_title
 from rag.ingest.language import detect_language
 from rag.ingest.loaders import LoadError, load_bytes, read_source, sidecar_bytes
@@ -150,7 +150,7 @@ def _version_hash(path: Path, raw: bytes, settings) -> str:
     digest.update(sidecar_bytes(path))
     digest.update(f"|{PIPELINE_VERSION}|{settings.chunk.max_tokens}|{settings.chunk.overlap_sentences}".encode())
     if keeps_sentence_vectors(settings):
-        digest.update(b"|sentence-vectors")
+        digest.update(f"|sentence-vectors-{fusion.SENTENCE_TOKENS}".encode())
     return digest.hexdigest()
 
 
@@ -277,9 +277,18 @@ def _flush(pending: list[_Prepared], store: VectorStore, embedder: Embedder, rep
     pending.clear()
 
 
+def sentence_units(text: str, start: int, sentences: Sequence[tuple[int, int]]) -> list[str]:
+    """What a chunk's sentence vectors are made of: its sentences (document offsets; `start` is the chunk's),
+    those over fusion.SENTENCE_TOKENS cut at clause marks, then spaces. Units of comparable length, whatever
+    a language's sentence habits: a chunk of one 200-token Arabic sentence would otherwise have no sentence to
+    gain from, against chunks of five short ones (the best of more sentences is higher by chance)."""
+    spans = [(s - start, e - start) for s, e in sentences]
+    return [text[s:e] for s, e in short_units(text, spans, fusion.SENTENCE_TOKENS)]
+
+
 def embed_sentences(embedder: Embedder, chunks: list[Chunk], chunk_vectors: np.ndarray) -> list[np.ndarray]:
-    """One row per sentence for each chunk; a one-sentence chunk reuses its own vector."""
-    texts = [c.sentence_texts() for c in chunks]
+    """One row per sentence unit for each chunk (`sentence_units`); a chunk that is one unit reuses its own vector."""
+    texts = [sentence_units(c.text, c.start, c.sentences) for c in chunks]
     rows = embedder.embed_passages([t for group in texts if len(group) > 1 for t in group])
     out, offset = [], 0
     for i, group in enumerate(texts):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rag.ingest.pipeline import IngestReport, ingest, keeps_sentence_vectors
+from rag.ingest.pipeline import IngestReport, ingest, keeps_sentence_vectors, sentence_units
 from rag.store import SENTENCE_VECTORS, unpack_vectors
 
 
@@ -18,7 +18,7 @@ def assert_consistent(ctx, allow_uncommitted: bool = False) -> dict[str, tuple[s
     its committed version (no half documents). Chunks of no committed version are what an interrupted run
     leaves for the next one to delete; searches ignore them, and only `allow_uncommitted` accepts them.
 
-    Each committed chunk carries one vector per sentence when the settings keep sentence vectors, and none
+    Each committed chunk carries one vector per sentence unit when the settings keep sentence vectors, and none
     otherwise.
 
     Returns file name -> (content hash, chunk texts in order), equal for indexes that hold the same data.
@@ -37,7 +37,8 @@ def assert_consistent(ctx, allow_uncommitted: bool = False) -> dict[str, tuple[s
         chunks.setdefault(meta["doc_id"], {})[int(meta["chunk_index"])] = text
         if sentences:
             rows = unpack_vectors(meta[SENTENCE_VECTORS], ctx.store.dim)
-            assert len(rows) == len(json.loads(meta["sentences"])), f"{meta['doc_id']}: sentence vectors do not match its sentences"
+            units = sentence_units(text, int(meta["start"]), json.loads(meta["sentences"]))
+            assert len(rows) == len(units), f"{meta['doc_id']}: sentence vectors do not match its sentences"
         else:
             assert SENTENCE_VECTORS not in meta
     assert allow_uncommitted or uncommitted == 0, f"{uncommitted} chunks of no committed version"

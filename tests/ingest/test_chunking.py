@@ -7,7 +7,7 @@ import random
 import pytest
 
 from rag.documents import Chunk, Document
-from rag.ingest.chunking import chunk_document, split_sentences
+from rag.ingest.chunking import chunk_document, short_units, split_sentences
 from rag.tokens import count_tokens
 
 FRENCH = """La discussion des responsables s’est concentrée sur “la sécurité de l’information et la sécurité économique face aux pressions des sanctions des pays occidentaux”, a indiqué l’agence, tandis que Patrushev s’est vanté que les relations entre les pays “ont atteint un nouveau niveau”.
@@ -212,3 +212,17 @@ def test_two_megabytes_of_text():
     chunks = chunk_document(doc(text, "und"))
     assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
     assert all(c.token_count <= 220 for c in chunks)
+
+
+def test_long_sentences_are_cut_into_clauses_for_their_vectors():
+    """short_units keeps sentences within the budget as they are and cuts longer ones at clause marks (the
+    Arabic comma included), every piece within the budget, verbatim and in order."""
+    short = "Schoigu traf Bagheri in Teheran."
+    long_ar = "، ".join(["وقال وزير الدفاع الروسي إن التعاون العسكري بين البلدين يتطور بسرعة كبيرة"] * 6) + "."
+    text = f"{short} {long_ar}"
+    spans = [(0, len(short)), (len(short) + 1, len(text))]
+    units = short_units(text, spans, 64)
+    assert units[0] == spans[0] and len(units) >= 3
+    assert all(count_tokens(text[s:e]) <= 64 for s, e in units)
+    assert " ".join(text[s:e] for s, e in units[1:]) == long_ar  # nothing lost, nothing moved
+    assert all(text[s:e].endswith(("،", ".")) for s, e in units[1:])  # cut at the clause marks

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rag import fusion
 from rag.config import Settings
 from rag.context import RagContext
-from rag.documents import sentence_texts
+from rag.ingest.pipeline import sentence_units
 from rag.retrieve import Filters, search
 from rag.store import SENTENCE_VECTORS, unpack_vectors
 from tests.ingest.index_checks import assert_consistent, ingest_paths
@@ -120,20 +121,24 @@ def test_client_server_mode_against_chroma_run(tmp_path, corpus_copy, chroma_ser
 
 
 def test_chunks_keep_their_sentences_vectors_and_turning_them_off_re_embeds(tmp_path, corpus_copy):
-    """With the default e5 embedder every chunk carries one vector per sentence, the sentence's own passage
-    vector (kept in half precision); with `sentence_vectors` off the next ingestion re-embeds every document
-    and none keeps them."""
+    """With the default e5 embedder every chunk carries one vector per sentence unit (its sentences, long
+    ones cut into clauses), the unit's own passage vector (kept in half precision), so the Arabic article's
+    chunks of one long sentence have several too; with `sentence_vectors` off the next ingestion re-embeds
+    every document and none keeps them."""
     ctx = make_context(tmp_path / "data")
     ingest_paths(ctx, corpus_copy)
     assert_consistent(ctx)
     got = ctx.store.chunks.get(include=["metadatas", "documents"], limit=8)
     several = 0
     for meta, text in zip(got["metadatas"], got["documents"]):
-        sentences = sentence_texts(text, int(meta["start"]), json.loads(meta["sentences"]))
+        units = sentence_units(text, int(meta["start"]), json.loads(meta["sentences"]))
         stored = unpack_vectors(meta[SENTENCE_VECTORS], ctx.store.dim)
-        np.testing.assert_allclose(stored, ctx.embedder.embed_passages(sentences), atol=2e-3)
-        several += len(sentences) > 1
-    assert several >= 4  # not only one-sentence chunks, which reuse the chunk's vector
+        np.testing.assert_allclose(stored, ctx.embedder.embed_passages(units), atol=2e-3)
+        several += len(units) > 1
+    assert several >= 4  # not only one-unit chunks, which reuse the chunk's vector
+    arabic = ctx.store.chunks.get(where={"language": "ar"}, include=["metadatas"])["metadatas"]
+    long_ones = [m for m in arabic if len(json.loads(m["sentences"])) == 1 and m["token_count"] > 2 * fusion.SENTENCE_TOKENS]
+    assert long_ones and all(len(unpack_vectors(m[SENTENCE_VECTORS], ctx.store.dim)) >= 2 for m in long_ones)
 
     off = RagContext(Settings(data_dir=tmp_path / "data", embedder={"name": DEFAULT_EMBEDDER, "sentence_vectors": False}),
                      embedder=shared_embedder(DEFAULT_EMBEDDER))
