@@ -234,8 +234,8 @@ def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys
 
     A batch counts once its line is in embed.jsonl (written after its vectors), so a killed run loses at
     most the batch in flight. A batch whose texts differ from the journal's (the last, cut short by a
-    smaller size) is embedded again; the later line wins. A batch embedded without sentence vectors by an
-    earlier run gets only those.
+    smaller size) is embedded again; the later line wins. A batch embedded without sentence vectors (or with
+    other sentence units) by an earlier run gets only those.
     """
     folder.mkdir(parents=True, exist_ok=True)
     journal = folder / "embed.jsonl"
@@ -253,7 +253,7 @@ def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys
             texts = _texts(batch)
             digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
             previous = done.get(b) if b in done and done[b]["sha"] == digest else None
-            if previous and (not sentences or "sentence_s" in previous):
+            if previous and (not sentences or previous.get("sentence_tokens") == fusion.SENTENCE_TOKENS):
                 continue
             if previous:  # its chunk vectors, timing and load stay as the earlier run measured them
                 vectors, row = np.load(folder / f"{b:05d}.npy"), dict(previous)
@@ -268,7 +268,8 @@ def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys
             if sentences:
                 t0 = time.perf_counter()
                 rows = embed_sentences(embedder, [c for _, cs in batch for c in cs], vectors)
-                row |= {"sentence_s": round(time.perf_counter() - t0, 4), "sentence_load1": round(os.getloadavg()[0], 2),
+                row |= {"sentence_s": round(time.perf_counter() - t0, 4), "sentence_tokens": fusion.SENTENCE_TOKENS,
+                        "sentence_load1": round(os.getloadavg()[0], 2),
                         "sentence_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
                 np.savez(folder / f"{b:05d}.sentences.npz", rows=np.vstack(rows), counts=[len(r) for r in rows])
             out.write(json.dumps(row) + "\n")
@@ -276,7 +277,7 @@ def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys
             done[b], new = row, new + len(texts)
             if time.perf_counter() - last_report > 60:
                 last_report = time.perf_counter()
-                covered = sum(r["chunks"] for r in done.values() if not sentences or "sentence_s" in r)
+                covered = sum(r["chunks"] for r in done.values() if not sentences or r.get("sentence_tokens") == fusion.SENTENCE_TOKENS)
                 total = sum(len(_texts(x)) for x in plan)
                 rate = new / (last_report - started)
                 print(f"[embed {embedder.name}] {covered}/{total} chunks, {rate:.2f} chunks/s this run, "
@@ -408,20 +409,15 @@ def measure_e5_shape(store: VectorStore, embedder: Embedder, e5: Embedder, asks:
     its query embedding, a Chroma query for e5's candidate pool (ids, metadata, distances and vectors, which
     the hubness share needs), the fusion, the registry lookup of the k best chunks' documents and the fetch
     of their texts. The pool's vectors are this index's (USE's 512-d, a little dearer to return than e5's
-    384-d); the hubness share is computed on their first 384 dimensions: values that mean nothing, at e5's cost."""
+    384-d); the hubness share is computed on their first 384 dimensions: values that mean nothing, at e5's cost.
+    This index has no sentence vectors: what they add to the pool query is measured by bench/sentence_payload.py."""
     pool = max(fusion.POOL, 2 * k + 4)
-    # e5's query embeddings are timed in a pass of their own: alternating with the other embedder's,
-    # each wakes its idle threads first, and e5 measured ~2x slower than it is in the product
-    e5_vectors, e5_seconds = [], []
-    for question in asks:
-        started = time.perf_counter()
-        e5_vectors.append(e5.embed_queries([question])[0])
-        e5_seconds.append(time.perf_counter() - started)
     rows = []
-    for question, e5_vector, embed_s in zip(asks, e5_vectors, e5_seconds):
+    for question in asks:
         vector = embedder.embed_queries([question])[0].tolist()
+        t0 = time.perf_counter()  # e5's query embedding, timed where the product does it: one question at a time
+        e5_vector = e5.embed_queries([question])[0]
         t1 = time.perf_counter()
-        t0 = t1 - embed_s
         got = store.chunks.query(query_embeddings=[vector], n_results=pool, include=["metadatas", "distances", "embeddings"])
         t2 = time.perf_counter()
         metas = got["metadatas"][0]
