@@ -52,7 +52,7 @@ class EmbedderSettings(BaseModel):
     sentence_vectors: bool = Field(
         True,
         description="Also embed each chunk's sentences (e5-small and e5-small+use), so a question finds the chunk "
-        "holding the one sentence that answers it: ~4 points more hit@1 on XQuAD, ~1.9x the embedding time at "
+        "holding the one sentence that answers it: ~4 points more hit@1 on XQuAD, ~2x the embedding time at "
         "ingestion. Changing it re-embeds documents at their next ingestion.",
     )
     threads: int = Field(

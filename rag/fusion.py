@@ -24,7 +24,7 @@ by one of them. With the chunk's sentence vectors stored beside it (embedded at 
 cosine): the chunk holding the sentence that answers beats a same-topic chunk in a "closer" language.
 Sentences over SENTENCE_TOKENS are cut into clauses first (rag.ingest.pipeline.sentence_units), or a chunk
 made of one long sentence (common in Arabic news) would never gain while chunks of many short sentences
-gain by chance. It costs a second e5 pass over the text at ingestion (~0.9x the chunks' own embedding time).
+gain by chance. It costs a second e5 pass over the text at ingestion (~0.75-1x the chunks' own embedding time).
 
 XQuAD, held-out articles, hit@1 / hit@5 / MRR (evals/results/retrieval/results.md has everything):
   English questions, paragraphs in 11 languages:   raw 0.72 / 0.92 / 0.80   centred 0.75 / 0.95 / 0.84
