@@ -223,8 +223,12 @@ def batches(docs: list[tuple[Document, list[Chunk]]], size: int) -> list[list[tu
 # -- embedding (resumable) -------------------------------------------------------------------------
 
 
+def _chunks(batch) -> list[Chunk]:
+    return [c for _, chunks in batch for c in chunks]
+
+
 def _texts(batch) -> list[str]:
-    return [c.text for _, chunks in batch for c in chunks]
+    return [c.text for c in _chunks(batch)]
 
 
 def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys.stderr) -> list[dict]:
@@ -267,7 +271,7 @@ def embed(embedder: Embedder, plan: list, folder: Path, sentences: bool, log=sys
                        "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             if sentences:
                 t0 = time.perf_counter()
-                rows = embed_sentences(embedder, [c for _, cs in batch for c in cs], vectors)
+                rows = embed_sentences(embedder, _chunks(batch), vectors)
                 row |= {"sentence_s": round(time.perf_counter() - t0, 4), "sentence_tokens": fusion.SENTENCE_TOKENS,
                         "sentence_load1": round(os.getloadavg()[0], 2),
                         "sentence_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -395,8 +399,8 @@ def measure_search_rows(store: VectorStore, embedder: Embedder, e5: Embedder | N
     for questions (hubness share, sentence term), the same questions without that, in turns (its cost,
     measured in one run); e5-small's estimate on another embedder's index."""
     if fusion.centred(embedder.name):
-        with_hubs, without = measure_search(store, embedder, asks, k, variants=(True, False))
-        row = {"search": with_hubs, "search_without_hubs": without}
+        reranked, without = measure_search(store, embedder, asks, k, variants=(True, False))
+        row = {"search": reranked, "search_without_hubs": without}  # key kept: earlier results use it
     else:
         row = {"search": measure_search(store, embedder, asks, k)[0]}
     if e5 is not None:
@@ -501,7 +505,7 @@ def _retime(embedder: Embedder, sample: list, sentences: bool) -> dict:
         chunk_s += time.perf_counter() - started
         if sentences:
             started = time.perf_counter()
-            embed_sentences(embedder, [c for _, cs in batch for c in cs], vectors)
+            embed_sentences(embedder, _chunks(batch), vectors)
             sentence_s += time.perf_counter() - started
     seconds = chunk_s + sentence_s
     chunks = sum(len(_texts(batch)) for batch in sample)
