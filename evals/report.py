@@ -166,7 +166,8 @@ def render(result: dict) -> str:
         if outcome.get("status") != "ok":
             lines.append(f"- mode **{mode}**: {outcome['status']}")
         else:
-            lines.append(f"- mode **{mode}**: {outcome['questions']} questions in {outcome['seconds']} s, {len(outcome['errors'])} failed")
+            style = f" (answer style {outcome['style']})" if outcome.get("style") and mode != "extractive" else ""
+            lines.append(f"- mode **{mode}**{style}: {outcome['questions']} questions in {outcome['seconds']} s, {len(outcome['errors'])} failed")
     lines += ["", "## Overall and per split", "", _trust(result["judge"]), ""]
     lines += _table(result["modes"], METRICS, "all", "split=", "dataset=")
     lines += ["", "![metrics per mode and split](metrics.png)", ""]

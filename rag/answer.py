@@ -3,7 +3,9 @@
 Steps: (condense a follow-up) → retrieve → select evidence sentences → generate with the configured
 LLM, or extract the best sentences when there is none → verify every sentence against its citations →
 abstain in the user's language when nothing relevant or nothing supported remains, or when a model's
-supported sentences do not give the number or day the question asks for.
+supported sentences do not give the number or day the question asks for. In the 'quotes' style
+(answer.style, the bundled model's default) an answer that passes is then made of the closest source
+sentences, translated into the user's language and checked again, instead of the model's own words.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class Answerer:
         self.support_threshold = embedder.support_threshold if cfg.support_threshold is None else cfg.support_threshold
         self.relevance_threshold = embedder.relevance_threshold if cfg.relevance_threshold is None else cfg.relevance_threshold
         self.cache = VectorCache(ctx.embedder, path=self.settings.vector_cache_path)
+        writes = self.chat is not None and self.chat.writes_answers
+        self.style = cfg.style if cfg.style != "auto" else ("written" if writes or self.chat is None else "quotes")
 
     def answer(
         self,
@@ -128,7 +132,7 @@ class Answerer:
         kept = verify_claims(claims, evidence, self.cache, self.support_threshold, keep_unsupported=cfg.keep_unsupported,
                              question=standalone if self.chat is not None else "")
         clock.lap("verify")
-        if self.chat is not None:
+        if self.chat is not None and self.style == "written":
             kept = self._in_language(kept, language, evidence)
             clock.lap("answer_language")
         if not any(c.supported for c in kept):
@@ -137,6 +141,9 @@ class Answerer:
         asked = asked_detail(standalone) if self.chat is not None else None
         if not gives_what_is_asked(asked, kept, evidence):
             return self._abstain(result, clock, f"the verified sentences do not give the {asked} the question asks for")
+        if self.chat is not None and self.style == "quotes":
+            kept = self._quoted(evidence, language)
+            clock.lap("quotes")
         result.citations = renumber(kept, evidence)
         result.claims, result.text, result.abstained = kept, render(kept), False
         result.timings_ms = clock.laps
@@ -159,6 +166,13 @@ class Answerer:
             vectors = [vector, *(self.cache.query(t) for t in translations)]
             hits = fuse_rankings([self.ctx.store.query(v, depth, where=where) for v in vectors], depth)
         return (hits[:k], []) if use_flagged else set_aside_flagged(hits, k)
+
+    def _quoted(self, evidence: list[Evidence], language: str) -> list[Claim]:
+        """The 'quotes' style: the model has found an answer and its sentences check out, so the sources
+        answer; what they say is given in their own words, the closest sentences as extractive mode picks
+        them, each translated into the question's language and checked by `_in_language`."""
+        quotes = verify_claims(self._extract(evidence), evidence, self.cache, self.support_threshold)
+        return self._in_language(quotes, language, evidence)
 
     def _in_language(self, claims: list[Claim], language: str, evidence: Sequence[Evidence]) -> list[Claim]:
         """The verified claims in the question's language. A small model now and then answers in an evidence

@@ -236,6 +236,47 @@ def test_an_unsupported_sentence_in_another_language_is_dropped_not_translated(i
     assert [c.text for c in result.claims] == ["At least 94 people died in the Kerman bombing."]
 
 
+KERMAN_EN = ("The 3 January bombing of a ceremony marking the US assassination of former Quds Force commander Qasem "
+             "Soleimani in the Iranian city of Kerman killed at least 94 people and was claimed by the Islamic State group.")
+
+
+def test_quotes_style_answers_with_the_closest_source_sentences_translated_and_checked(indexed, fake):
+    """answer.style "quotes": the model's own answer only decides that the sources answer; the user gets
+    the closest source sentences, each translated into the question's language and checked again. A
+    translation that does not say what its source says is refused and the sentence stays in its language."""
+
+    def respond(body):
+        messages = body["messages"]
+        if messages[0]["content"].startswith("Translate"):
+            return KERMAN_EN if "94 personnes" in messages[1]["content"] else "Bitcoin prices rose sharply in London."
+        return f"At least 94 people died in the Kerman bombing [{_evidence_number(messages[-1]['content'], '94 personnes')}]."
+
+    fake.responder = respond
+    answerer = _answerer(indexed, fake, style="quotes")
+    result = answerer.answer("How many people were killed in the Kerman bombing?")
+    assert answerer.style == "quotes" and not result.abstained
+    assert "At least 94 people died" not in result.text and KERMAN_EN in [c.text for c in result.claims]
+    translated = next(c for c in result.claims if c.text == KERMAN_EN)
+    assert translated.supported and translated.note == "translated" and "94 personnes" in result.citations[translated.citations[0] - 1].text
+    others = [c for c in result.claims if c is not translated]
+    assert all(c.supported and "translation did not check out" in c.note for c in others if c.note)
+    assert "Bitcoin" not in result.text
+    asked = [r.body["messages"][1]["content"] for r in fake.chat_requests if r.body["messages"][0]["content"].startswith("Translate")]
+    assert asked and all("Bitcoin" not in a for a in asked) and len(asked) <= len(result.claims)
+    assert 1 <= len(result.claims) <= len(result.evidence) and "quotes" in result.timings_ms
+
+
+def test_quotes_style_still_abstains_when_the_model_finds_no_answer(indexed, fake):
+    fake.responder = lambda body: "NO_ANSWER"
+    result = _answerer(indexed, fake, style="quotes").answer("How many people were killed in the Kerman bombing?")
+    assert result.abstained and "found no answer" in result.abstain_reason
+    assert len(fake.chat_requests) == 1  # nothing translated
+
+
+def test_an_openai_endpoint_writes_its_answers_by_default(indexed, fake):
+    assert _answerer(indexed, fake).style == "written" and _answerer(indexed).style == "written"
+
+
 def test_extractive_mode_quotes_cited_source_sentences(indexed):
     result = _answerer(indexed).answer("How many people were killed in the Kerman bombing?")
     assert result.mode == "extractive" and not result.abstained
@@ -293,6 +334,7 @@ def test_real_local_model_answers_with_verified_citations(indexed):
     small model writes, what reaches the user is cited, verified or an abstention."""
     ctx = make_context(indexed / "data", llm={"backend": "local", "max_tokens": 60, "cache_prompt": False})
     answerer = Answerer(ctx)
+    assert answerer.style == "quotes"  # the bundled model vets; the closest source sentences answer
     first = answerer.answer("How many people were killed in the Kerman bombing?")
     again = answerer.answer("How many people were killed in the Kerman bombing?")
     assert first.raw_text and first.raw_text == again.raw_text  # deterministic
