@@ -122,12 +122,11 @@ class AnswerSettings(BaseModel):
     keep_unsupported: bool = Field(False, description="Keep unsupported sentences, marked, instead of dropping them.")
     extractive_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted in --llm none mode and "
                                       "in the 'quotes' answer style.")
-    style: Literal["auto", "written", "quotes"] = Field(
-        "auto", description="What a model's answer is made of once it has found one and its sentences check out: "
+    style: Literal["written", "quotes"] = Field(
+        "written", description="What a model's answer is made of once it has found one and its sentences check out: "
         "'written', those sentences; 'quotes', the closest source sentences (as --llm none picks them), each translated "
-        "into the question's language and checked again, the model only deciding whether the sources answer at all. "
-        "'auto': quotes for the bundled local model (its own sentences were right half as often in the grounding "
-        "eval, see README), written for an OpenAI-compatible endpoint."
+        "into the question's language and checked again, the model only deciding whether the sources answer at all "
+        "(with the bundled model: far higher citation scores, no better correctness; see README)."
     )
     use_flagged_sources: bool = Field(
         False, description="Also draw on documents in which ingestion found text addressed to AI models (prompt "

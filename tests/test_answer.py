@@ -273,8 +273,23 @@ def test_quotes_style_still_abstains_when_the_model_finds_no_answer(indexed, fak
     assert len(fake.chat_requests) == 1  # nothing translated
 
 
-def test_an_openai_endpoint_writes_its_answers_by_default(indexed, fake):
-    assert _answerer(indexed, fake).style == "written" and _answerer(indexed).style == "written"
+def test_a_translation_that_drops_a_number_of_the_original_is_refused(indexed, fake):
+    """The bundled model translating a long source sentence dropped "94" and still read close to it: a
+    translation must keep every number the original states."""
+    french = "Au moins 94 personnes ont été tuées dans l'attentat de Kerman"
+
+    def respond(body):
+        messages = body["messages"]
+        if messages[0]["content"].startswith("Translate"):
+            return "At least dozens of people were killed in the attack in Kerman."
+        return f"{french} [{_evidence_number(messages[-1]['content'], '94 personnes')}]."
+
+    fake.responder = respond
+    answerer = _answerer(indexed, fake)
+    result = answerer.answer("How many people were killed in the Kerman bombing?")
+    assert answerer.style == "written" and not result.abstained
+    assert [c.text for c in result.claims] == [french + "."]
+    assert "translation did not check out" in result.claims[0].note
 
 
 def test_extractive_mode_quotes_cited_source_sentences(indexed):
@@ -334,7 +349,6 @@ def test_real_local_model_answers_with_verified_citations(indexed):
     small model writes, what reaches the user is cited, verified or an abstention."""
     ctx = make_context(indexed / "data", llm={"backend": "local", "max_tokens": 60, "cache_prompt": False})
     answerer = Answerer(ctx)
-    assert answerer.style == "quotes"  # the bundled model vets; the closest source sentences answer
     first = answerer.answer("How many people were killed in the Kerman bombing?")
     again = answerer.answer("How many people were killed in the Kerman bombing?")
     assert first.raw_text and first.raw_text == again.raw_text  # deterministic

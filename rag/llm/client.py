@@ -39,9 +39,6 @@ class ChatEndpoint:
     seed: int | None
     extra_body: dict[str, Any] | None = None
     secret: str = field(default="", repr=False)  # scrubbed from every error message
-    # Whether its own sentences make the answer by default (answer.style "auto"); the bundled small models'
-    # were right half as often as the closest source sentences in the grounding eval, so they only vet.
-    writes_answers: bool = True
 
     @property
     def url(self) -> str:
@@ -128,10 +125,9 @@ def _openai_client(settings: Settings, base_url: str | None, api_key: str) -> op
     )
 
 
-def _endpoint(settings: Settings, client: openai.OpenAI, model: str, secret: str = "", writes_answers: bool = True,
-              **extra: Any) -> ChatEndpoint:
+def _endpoint(settings: Settings, client: openai.OpenAI, model: str, secret: str = "", **extra: Any) -> ChatEndpoint:
     llm = settings.llm
-    return ChatEndpoint(client, model, llm.max_tokens, llm.temperature, llm.seed, extra or None, secret, writes_answers)
+    return ChatEndpoint(client, model, llm.max_tokens, llm.temperature, llm.seed, extra or None, secret)
 
 
 def _build_local(settings: Settings) -> ChatEndpoint:
@@ -140,7 +136,7 @@ def _build_local(settings: Settings) -> ChatEndpoint:
     except (ModelUnavailable, LocalServerError) as exc:
         raise LLMError(str(exc)) from exc
     client = _openai_client(settings, server.base_url, "local")
-    return _endpoint(settings, client, server.model, writes_answers=False, cache_prompt=settings.llm.cache_prompt)
+    return _endpoint(settings, client, server.model, cache_prompt=settings.llm.cache_prompt)
 
 
 def _build_openai(settings: Settings) -> ChatEndpoint:
