@@ -202,19 +202,27 @@ def test_a_sentence_answered_in_another_language_is_translated_with_its_citation
     assert "answer_language" in result.timings_ms
 
 
-def test_a_translation_that_changes_the_facts_is_refused_and_the_verified_sentence_stays(indexed, fake):
-    """The sentence is verified in the model's words first; a translation that drops or changes what it
-    said (here: another person, another council) is not shown, the verified original is."""
-    french = "Ali Akbar Ahmadian est le chef du Conseil suprême de sécurité nationale iranien"
+@pytest.mark.parametrize("french, fragment, translation, question", [
+    # another person, another council
+    ("Ali Akbar Ahmadian est le chef du Conseil suprême de sécurité nationale iranien", "Ali Akbar Ahmadian",
+     "Nikolai Patrushev heads Russia's Security Council.", "Who heads Iran's Supreme National Security Council?"),
+    # the number left out: the bundled model dropped "94" from a long source sentence and still read close to it
+    ("Au moins 94 personnes ont été tuées dans l'attentat de Kerman", "94 personnes",
+     "At least dozens of people were killed in the attack in Kerman.", "How many people were killed in the Kerman bombing?"),
+])
+def test_a_translation_that_changes_the_facts_is_refused_and_the_verified_sentence_stays(indexed, fake, french, fragment,
+                                                                                          translation, question):
+    """The sentence is verified in the model's words first; a translation that changes what it said or
+    drops a number or date of it is not shown, the verified original is."""
 
     def respond(body):
         messages = body["messages"]
         if messages[0]["content"].startswith("Translate"):
-            return "Nikolai Patrushev heads Russia's Security Council."
-        return f"{french} [{_evidence_number(messages[-1]['content'], 'Ali Akbar Ahmadian')}]."
+            return translation
+        return f"{french} [{_evidence_number(messages[-1]['content'], fragment)}]."
 
     fake.responder = respond
-    result = _answerer(indexed, fake).answer("Who heads Iran's Supreme National Security Council?")
+    result = _answerer(indexed, fake).answer(question)
     assert len([r for r in fake.chat_requests if r.body["messages"][0]["content"].startswith("Translate")]) == 1
     assert not result.abstained and [c.text for c in result.claims] == [french + "."]
     assert result.claims[0].supported and "translation did not check out" in result.claims[0].note
@@ -271,25 +279,6 @@ def test_quotes_style_still_abstains_when_the_model_finds_no_answer(indexed, fak
     result = _answerer(indexed, fake, style="quotes").answer("How many people were killed in the Kerman bombing?")
     assert result.abstained and "found no answer" in result.abstain_reason
     assert len(fake.chat_requests) == 1  # nothing translated
-
-
-def test_a_translation_that_drops_a_number_of_the_original_is_refused(indexed, fake):
-    """The bundled model translating a long source sentence dropped "94" and still read close to it: a
-    translation must keep every number the original states."""
-    french = "Au moins 94 personnes ont été tuées dans l'attentat de Kerman"
-
-    def respond(body):
-        messages = body["messages"]
-        if messages[0]["content"].startswith("Translate"):
-            return "At least dozens of people were killed in the attack in Kerman."
-        return f"{french} [{_evidence_number(messages[-1]['content'], '94 personnes')}]."
-
-    fake.responder = respond
-    answerer = _answerer(indexed, fake)
-    result = answerer.answer("How many people were killed in the Kerman bombing?")
-    assert answerer.style == "written" and not result.abstained
-    assert [c.text for c in result.claims] == [french + "."]
-    assert "translation did not check out" in result.claims[0].note
 
 
 def test_extractive_mode_quotes_cited_source_sentences(indexed):
