@@ -355,7 +355,7 @@ def _run_one_mode(mode: str, suite: str, settings: Settings, indexes: dict, sets
         records += done
         errors += failed
     return {
-        "status": "ok", "style": next(iter(answerers.values())).style, "questions": len(records), "errors": errors,
+        "status": "ok", "style": settings.answer.style, "questions": len(records), "errors": errors,
         "seconds": round(time.perf_counter() - started, 1),
         "metrics": metrics.aggregate(records), "records": records,
     }

@@ -87,7 +87,6 @@ class Answerer:
         self.support_threshold = embedder.support_threshold if cfg.support_threshold is None else cfg.support_threshold
         self.relevance_threshold = embedder.relevance_threshold if cfg.relevance_threshold is None else cfg.relevance_threshold
         self.cache = VectorCache(ctx.embedder, path=self.settings.vector_cache_path)
-        self.style = cfg.style
 
     def answer(
         self,
@@ -131,7 +130,7 @@ class Answerer:
         kept = verify_claims(claims, evidence, self.cache, self.support_threshold, keep_unsupported=cfg.keep_unsupported,
                              question=standalone if self.chat is not None else "")
         clock.lap("verify")
-        if self.chat is not None and self.style == "written":
+        if self.chat is not None and cfg.style == "written":
             kept = self._in_language(kept, language, evidence)
             clock.lap("answer_language")
         if not any(c.supported for c in kept):
@@ -140,7 +139,7 @@ class Answerer:
         asked = asked_detail(standalone) if self.chat is not None else None
         if not gives_what_is_asked(asked, kept, evidence):
             return self._abstain(result, clock, f"the verified sentences do not give the {asked} the question asks for")
-        if self.chat is not None and self.style == "quotes":
+        if self.chat is not None and cfg.style == "quotes":
             kept = self._quoted(evidence, language)
             clock.lap("quotes")
         result.citations = renumber(kept, evidence)

@@ -262,7 +262,7 @@ def test_quotes_style_answers_with_the_closest_source_sentences_translated_and_c
     fake.responder = respond
     answerer = _answerer(indexed, fake, style="quotes")
     result = answerer.answer("How many people were killed in the Kerman bombing?")
-    assert answerer.style == "quotes" and not result.abstained
+    assert answerer.settings.answer.style == "quotes" and not result.abstained
     assert "At least 94 people died" not in result.text and KERMAN_EN in [c.text for c in result.claims]
     translated = next(c for c in result.claims if c.text == KERMAN_EN)
     assert translated.supported and translated.note == "translated" and "94 personnes" in result.citations[translated.citations[0] - 1].text
