@@ -376,11 +376,17 @@ def write_baseline(result: dict, path: Path, tolerance: float) -> None:
     path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def parse_modes(text: str) -> list[str]:
+    """"extractive,local" as a list; "none" is extractive, as in `rag ask --llm none`."""
+    return [{"none": "extractive"}.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rag eval", description="Grounding evaluation (see evals/README.md).")
     parser.add_argument("--suite", choices=("ci", "full"), default="ci")
-    parser.add_argument("--modes", help="comma-separated from extractive,local,openai (default: ci extractive,local; "
-                        "full adds openai when RAG_LLM__BASE_URL or OPENAI_BASE_URL is set)")
+    parser.add_argument("--modes", "--llm", dest="modes", help="comma-separated from extractive (or none, as `rag ask "
+                        "--llm none`), local, openai (default: extractive,local; full adds openai when RAG_LLM__BASE_URL "
+                        "or OPENAI_BASE_URL is set)")
     parser.add_argument("--judge", choices=("offline", "llm"), default="offline")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where result.json, report.md and charts go")
     parser.add_argument("--baseline", type=Path, help="baseline JSON (default: evals/baselines/<suite>.json)")
@@ -391,10 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--datasets", type=Path, default=DATASETS)
     args = parser.parse_args(argv)
     if args.modes:
-        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        modes = parse_modes(args.modes)
         unknown = [m for m in modes if m not in MODES]
         if unknown:
-            parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+            parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)} (none = extractive)")
     baseline = None if args.no_baseline else args.baseline or BASELINES / f"{args.suite}.json"
     try:
         if not args.modes:

@@ -297,7 +297,7 @@ EVAL_TARGETS = {"grounding": "evals.grounding", "retrieval": "evals.retrieval"}
     add_help_option=False,
 )
 def run_eval(ctx: typer.Context) -> None:
-    """Run the evals: `rag eval [--suite ci|full] [--modes ...] [--judge offline|llm] [--baseline FILE]`
+    """Run the evals: `rag eval [--suite ci|full] [--llm none,local,openai] [--judge offline|llm] [--baseline FILE]`
     for grounding (citations, correctness, abstention), or `rag eval retrieval [...]` for the XQuAD
     cross-lingual retrieval benchmark. `rag eval --help` / `rag eval retrieval --help` list the options."""
     import importlib

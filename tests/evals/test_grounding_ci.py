@@ -146,3 +146,11 @@ def test_an_abstention_shows_what_the_model_wrote(run):
     shown = "\n".join(_details("local", {"status": "ok", "errors": [], "records": [record]}))
     assert "*Model wrote:* 94 [3]" in shown
     assert "Model wrote" not in "\n".join(_details("local", {"status": "ok", "errors": [], "records": [dict(record, model_output="")]}))
+
+
+def test_modes_are_named_as_the_cli_names_llms(capsys):
+    """`rag eval --llm none,local` runs what `--modes extractive,local` runs; an unknown name is a usage error."""
+    assert grounding.parse_modes(" none, local ,") == ["extractive", "local"]
+    with pytest.raises(SystemExit) as exit_info:
+        grounding.main(["--llm", "none,gpt9"])
+    assert exit_info.value.code == 2 and "unknown mode(s) gpt9" in capsys.readouterr().err
