@@ -40,6 +40,7 @@ Summaries (summary_tasks.jsonl), per task, then averaged over tasks as above (pe
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
@@ -62,8 +63,26 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", normalize_digits(text)).casefold().split())
 
 
+_APOSTROPHES = dict.fromkeys(map(ord, "'\u2019\u2018\u02bc\u0640"), None)  # and the Arabic tatweel
+
+
+def loosened(text: str) -> str:
+    """`normalise` without diacritics or punctuation, as QA scorers compare answers (SQuAD, MLQA): apostrophes
+    dropped ("Hadrian's" = "Hadrians"), other punctuation a space ("two-thirds" = "two thirds"), marks
+    stripped ("Muḥammad" = "Muhammad", Arabic short vowels)."""
+    decomposed = unicodedata.normalize("NFKD", normalize_digits(text).translate(_APOSTROPHES))
+    kept = "".join(" " if unicodedata.category(ch).startswith("P") else ch
+                   for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return " ".join(unicodedata.normalize("NFKC", kept).casefold().split())
+
+
 def contains(text: str, needle: str) -> bool:
-    return normalise(needle) in normalise(text)
+    """`needle` occurs in `text` once normalised, or loosened and at the start of a word: without the word
+    start, a stem stripped of its accent would match inside other words ("nié" in "iraniennes")."""
+    if normalise(needle) in normalise(text):
+        return True
+    loose = loosened(needle)
+    return bool(loose) and re.search(r"(?<!\w)" + re.escape(loose), loosened(text)) is not None
 
 
 def is_answerable(question: dict) -> bool:

@@ -62,6 +62,19 @@ def test_facts_match_across_scripts_digits_case_and_width():
     assert metrics.facts_found("ＢＡＧＨＥＲＩ", facts[:1]) == {"f1": True}  # fullwidth folds under NFKC
 
 
+@pytest.mark.parametrize("text, fact, found", [
+    ("The Hadrians Wall is still visible", "Hadrian's", True),  # apostrophe dropped
+    ("when two thirds of its population died", "two-thirds of its population", True),  # hyphen as a space
+    ("Muhammad ibn Zakaryā ar-Rāzī (Rhazes)", "Muḥammad ibn Zakaryā ar-Rāzī", True),  # diacritics stripped
+    ("اجتمع مع الرئيس الإيراني", "الايراني", True),  # hamza below the alef
+    ("des armes iraniennes", "nié", False),  # a stem without its accent only matches at a word start
+    ("Moscou a nié", "nié", True),
+    ("two-thirds", "two thirds of its population", False),
+])
+def test_facts_match_without_punctuation_or_diacritics_at_word_starts(text, fact, found):
+    assert metrics.facts_found(text, [{"id": "f1", "any_of": [fact]}]) == {"f1": found}
+
+
 QUESTION = {"id": "q", "type": "single-source", "split": "tune", "language": "en",
             "facts": [{"id": "f1", "any_of": ["Bagheri"]}, {"id": "f2", "any_of": ["Tuesday"]}], "documents": ["a"]}
 
