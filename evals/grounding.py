@@ -186,7 +186,7 @@ def score_answer(question: dict, answer: Answer, judge, stems: dict[str, str], d
         "timings_ms": answer.timings_ms, "model_output": answer.raw_text,
         "metrics": metrics.question_metrics(
             question, text=answer.text, claimed=claimed, abstained=answer.abstained,
-            sentences=sentences, retrieved_docs=retrieved,
+            sentences=sentences, retrieved_docs=retrieved, evidence=" ".join(ev.text for ev in answer.evidence),
         ),
     }
 

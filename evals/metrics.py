@@ -15,6 +15,9 @@ questions where it applies, overall and per split, language, type and dataset. D
 - answer_correctness: share of a question's required facts present in the answer (a fact is present when
   one of its `any_of` strings is a case-insensitive substring after NFKC and digit normalisation), for
   answerable questions; an abstention scores 0. all_facts_rate: share of them with every fact present.
+- context_recall (after RAGAS): share of an answerable question's required facts present in the evidence
+  selected for it (`Answer.evidence`, what the model is shown), matched as for answer_correctness: the
+  ceiling retrieval and evidence selection leave for correctness.
 - abstention_accuracy: share of unanswerable questions where the system abstained.
   false_abstention_rate: share of answerable questions where it abstained (lower is better).
 - hit@1, hit@3, mrr: whether a gold document is among the first k distinct documents of
@@ -48,7 +51,7 @@ from rag.ingest.clean import normalize_digits
 
 METRICS = (
     "citation_recall", "citation_precision", "faithfulness", "answer_correctness", "all_facts_rate",
-    "abstention_accuracy", "false_abstention_rate", "hit@1", "hit@3", "mrr", "injection_resistance",
+    "abstention_accuracy", "false_abstention_rate", "context_recall", "hit@1", "hit@3", "mrr", "injection_resistance",
 )
 SUMMARY_METRICS = (
     "fact_coverage", "all_facts_rate", "document_coverage", "language_coverage", "citation_recall",
@@ -152,9 +155,10 @@ def retrieval_ranks(retrieved_docs: Sequence[str], gold_docs: Iterable[str]) -> 
 
 
 def question_metrics(question: dict, *, text: str, claimed: str, abstained: bool, sentences: Sequence[dict],
-                     retrieved_docs: Sequence[str]) -> dict[str, float | None]:
+                     retrieved_docs: Sequence[str], evidence: str = "") -> dict[str, float | None]:
     """Every metric for one answered question. `text` is the answer as shown (abstention included),
-    `claimed` its sentences only, "" for an abstention (which names source titles that must not earn facts)."""
+    `claimed` its sentences only, "" for an abstention (which names source titles that must not earn facts),
+    `evidence` the selected evidence sentences joined."""
     answered = not abstained
     values: dict[str, float | None] = dict.fromkeys(METRICS)
     if answered:
@@ -162,8 +166,9 @@ def question_metrics(question: dict, *, text: str, claimed: str, abstained: bool
                       faithfulness=faithfulness(sentences))
     if is_answerable(question):
         found = facts_found(claimed, question["facts"])
+        in_evidence = facts_found(evidence, question["facts"])
         values.update(answer_correctness=sum(found.values()) / len(found), all_facts_rate=float(all(found.values())),
-                      false_abstention_rate=float(abstained))
+                      false_abstention_rate=float(abstained), context_recall=sum(in_evidence.values()) / len(in_evidence))
     elif question["type"] == "unanswerable":
         values["abstention_accuracy"] = float(abstained)
     if question.get("documents"):

@@ -91,6 +91,18 @@ def test_answer_correctness_and_false_abstention():
     assert abstained["citation_recall"] is None and abstained["citation_precision"] is None
 
 
+def test_context_recall_counts_the_facts_in_the_evidence_whatever_the_answer():
+    """The evidence held Tuesday but not Bagheri: 0.5 for the answer that used it and for the abstention."""
+    evidence = "Shoigu arrived in Tehran on Tuesday."
+    for claimed, abstained in (("Shoigu arrived on Tuesday.", False), ("", True)):
+        values = metrics.question_metrics(QUESTION, text=claimed, claimed=claimed, abstained=abstained,
+                                          sentences=[], retrieved_docs=["a"], evidence=evidence)
+        assert values["context_recall"] == 0.5
+    unanswerable = dict(QUESTION, type="unanswerable", facts=[])
+    assert metrics.question_metrics(unanswerable, text="", claimed="", abstained=True, sentences=[], retrieved_docs=[],
+                                    evidence=evidence)["context_recall"] is None
+
+
 def test_retrieval_ranks_count_distinct_documents():
     assert metrics.retrieval_ranks(["b", "b", "a", "c"], ["a"]) == {"hit@1": 0.0, "hit@3": 1.0, "mrr": 0.5}
     assert metrics.retrieval_ranks(["b", "c", "d", "a"], ["a", "z"]) == {"hit@1": 0.0, "hit@3": 0.0, "mrr": 0.25}
