@@ -377,8 +377,9 @@ def write_baseline(result: dict, path: Path, tolerance: float) -> None:
 
 
 def parse_modes(text: str) -> list[str]:
-    """"extractive,local" as a list; "none" is extractive, as in `rag ask --llm none`."""
-    return [{"none": "extractive"}.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
+    """"extractive,local" as a list; the `rag ask --llm` names count too ("none" is extractive)."""
+    by_llm_name = {llm: mode for mode, llm in MODES.items()}
+    return [by_llm_name.get(m.strip(), m.strip()) for m in text.split(",") if m.strip()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,8 +13,9 @@ questions where it applies, overall and per split, language, type and dataset. D
   all of `Answer.evidence`), whatever they cite: invention, as opposed to mis-citation.
   These three skip abstentions (nothing was claimed).
 - answer_correctness: share of a question's required facts present in the answer (a fact is present when
-  one of its `any_of` strings is a case-insensitive substring after NFKC and digit normalisation), for
-  answerable questions; an abstention scores 0. all_facts_rate: share of them with every fact present.
+  one of its `any_of` strings is a case-insensitive substring after NFKC and digit normalisation, or
+  starts a word once both are stripped of punctuation and diacritics: `contains`), for answerable
+  questions; an abstention scores 0. all_facts_rate: share of them with every fact present.
 - context_recall (after RAGAS): share of an answerable question's required facts present in the evidence
   selected for it (`Answer.evidence`, what the model is shown), matched as for answer_correctness: the
   ceiling retrieval and evidence selection leave for correctness.
@@ -46,6 +47,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from rag.ingest.clean import normalize_digits
 
@@ -61,19 +63,21 @@ LOWER_IS_BETTER = frozenset({"false_abstention_rate"})
 GROUP_FIELDS = ("split", "language", "type", "dataset")
 
 
+@lru_cache(maxsize=1024)  # facts_found matches every option of every fact against the same answer
 def normalise(text: str) -> str:
     """The form facts and canaries are matched in: NFKC, ASCII digits, case-folded, spaces collapsed."""
     return " ".join(unicodedata.normalize("NFKC", normalize_digits(text)).casefold().split())
 
 
-_APOSTROPHES = dict.fromkeys(map(ord, "'\u2019\u2018\u02bc\u0640"), None)  # and the Arabic tatweel
+_DROPPED = dict.fromkeys(map(ord, "'\u2019\u2018\u02bc\u0640"), None)  # apostrophes and the Arabic tatweel
 
 
+@lru_cache(maxsize=1024)
 def loosened(text: str) -> str:
     """`normalise` without diacritics or punctuation, as QA scorers compare answers (SQuAD, MLQA): apostrophes
     dropped ("Hadrian's" = "Hadrians"), other punctuation a space ("two-thirds" = "two thirds"), marks
     stripped ("Muḥammad" = "Muhammad", Arabic short vowels)."""
-    decomposed = unicodedata.normalize("NFKD", normalize_digits(text).translate(_APOSTROPHES))
+    decomposed = unicodedata.normalize("NFKD", normalize_digits(text).translate(_DROPPED))
     kept = "".join(" " if unicodedata.category(ch).startswith("P") else ch
                    for ch in decomposed if unicodedata.category(ch) != "Mn")
     return " ".join(unicodedata.normalize("NFKC", kept).casefold().split())
